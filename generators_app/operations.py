@@ -1,0 +1,208 @@
+"""One function per data-plane operation: validate the parsed body against the deployment's model, plan the
+answer with the generators, and frame it as JSON or SSE."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+
+from generators_app.answers import Answer, Headers, JsonAnswer, StreamAnswer
+from generators_app.catalogue import ModelSpec, Operation
+from generators_app.errors import ApiError, invalid_request
+from generators_app.generation.chat import chat_completion_body, chat_stream_frames, plan_chat
+from generators_app.generation.common import draw_length, request_rng
+from generators_app.generation.completions import completion_body, completion_stream_frames, plan_completion
+from generators_app.generation.embeddings import embeddings_body
+from generators_app.registry import ConfigSnapshot, DeploymentConfig
+from generators_app.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, parse_request
+from generators_app.tokens import count_chat_prompt, count_text, get_encoding
+
+_JSON = b"application/json"
+_SSE = b"text/event-stream; charset=utf-8"
+_shared_rng = random.Random()
+MAX_EMBEDDING_INPUTS = 2048
+_BAD_EMBEDDING_INPUT = (
+    "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
+)
+
+
+def _json(body: bytes, headers: Headers, completion_tokens: int = 0) -> JsonAnswer:
+    headers.append((b"content-type", _JSON))
+    return JsonAnswer(200, body, headers, completion_tokens)
+
+
+def _stream(frames: list[bytes], first_token_frame: int, headers: Headers, completion_tokens: int) -> StreamAnswer:
+    headers.append((b"content-type", _SSE))
+    headers.append((b"x-accel-buffering", b"no"))
+    headers.append((b"cache-control", b"no-cache"))
+    return StreamAnswer(200, frames, headers, first_token_frame, completion_tokens)
+
+
+def _context_exceeded(model: ModelSpec, prompt_tokens: int, completion_tokens: int) -> ApiError:
+    requested = prompt_tokens + completion_tokens
+    return invalid_request(
+        f"This model's maximum context length is {model.context_window} tokens. However, you requested "
+        f"{requested} tokens ({prompt_tokens} in the messages, {completion_tokens} in the completion). "
+        "Please reduce the length of the messages or completion.",
+        "messages", "context_length_exceeded",
+    )
+
+
+def _completion_lengths(
+    deployment: DeploymentConfig, cap: int | None, prompt_tokens: int, n: int, rng: random.Random
+) -> list[tuple[int, str]]:
+    """`max_tokens` is honoured exactly (finish_reason `length`); without it, a drawn length (`stop`)."""
+    model = deployment.model
+    room = model.context_window - prompt_tokens
+    if cap is not None:
+        if cap > room:
+            raise _context_exceeded(model, prompt_tokens, cap)
+        return [(cap, "length")] * n
+    if room < 1:
+        raise _context_exceeded(model, prompt_tokens, 1)
+    ceiling = min(model.max_output_tokens or room, room)
+    mean, std = deployment.output_tokens_mean, deployment.output_tokens_std
+    return [(draw_length(rng, mean, std, ceiling), "stop") for _ in range(n)]
+
+
+def chat_answer(payload: dict[str, Any], deployment: DeploymentConfig, headers: Headers) -> Answer:
+    request = parse_request(ChatCompletionRequest, payload)
+    model = deployment.model
+    if model.reasoning and request.max_tokens is not None:
+        raise invalid_request(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "max_tokens", "unsupported_parameter",
+        )
+    cap = request.max_completion_tokens if request.max_completion_tokens is not None else request.max_tokens
+    if cap is not None and model.max_output_tokens and cap > model.max_output_tokens:
+        param = "max_completion_tokens" if request.max_completion_tokens is not None else "max_tokens"
+        raise invalid_request(
+            f"{param} is too large: {cap}. This model supports at most {model.max_output_tokens} completion "
+            f"tokens, whereas you provided {cap}.",
+            param, "invalid_value",
+        )
+    prompt_tokens = count_chat_prompt(model.tokenizer, payload["messages"], payload.get("tools"),
+                                      payload.get("tool_choice"))
+    n = request.n or 1
+    rng = (
+        request_rng(request.seed, deployment.name, payload["messages"], n, cap)
+        if request.seed is not None else _shared_rng
+    )
+    lengths = _completion_lengths(deployment, cap, prompt_tokens, n, rng)
+    plan = plan_chat(deployment, prompt_tokens, n, lengths, rng)
+    if request.stream:
+        options = request.stream_options
+        include_usage = bool(options and options.include_usage)
+        include_obfuscation = not (options and options.include_obfuscation is False)
+        frames, first = chat_stream_frames(plan, rng, include_usage, include_obfuscation)
+        return _stream(frames, first, headers, plan.completion_tokens)
+    return _json(chat_completion_body(plan), headers, plan.completion_tokens)
+
+
+def _prompt_texts(encoding_name: str, prompt: Any, param: str) -> tuple[list[str], int]:
+    """Normalise str | list[str] | list[int] | list[list[int]] to texts, with their token count."""
+    encoding = get_encoding(encoding_name)
+    if isinstance(prompt, str):
+        prompt = [prompt]
+    if not prompt:
+        raise invalid_request(f"Invalid '{param}': it must not be empty.", param, "invalid_value")
+    texts: list[str] = []
+    tokens = 0
+    token_lists = [prompt] if isinstance(prompt[0], int) else prompt
+    for item in token_lists:
+        if isinstance(item, str):
+            texts.append(item)
+            tokens += count_text(encoding_name, item)
+            continue
+        try:
+            texts.append(encoding.decode(item))
+        except (KeyError, ValueError, TypeError, OverflowError):
+            raise invalid_request(f"Invalid token id in '{param}'.", param, "invalid_value") from None
+        tokens += len(item)
+    return texts, tokens
+
+
+def completions_answer(payload: dict[str, Any], deployment: DeploymentConfig, headers: Headers) -> Answer:
+    request = parse_request(CompletionRequest, payload)
+    model = deployment.model
+    prompts, prompt_tokens = _prompt_texts(model.tokenizer, request.prompt, "prompt")
+    n = request.n or 1
+    rng = (
+        request_rng(request.seed, deployment.name, prompts, n, request.max_tokens)
+        if request.seed is not None else _shared_rng
+    )
+    if request.max_tokens is None:
+        (length, finish_reason), = _completion_lengths(deployment, None, prompt_tokens, 1, rng)
+    else:
+        if prompt_tokens + request.max_tokens > model.context_window:
+            raise _context_exceeded(model, prompt_tokens, request.max_tokens)
+        length, finish_reason = request.max_tokens, "length"
+    plan = plan_completion(deployment, prompts, prompt_tokens, n, length, finish_reason, bool(request.echo), rng)
+    if request.stream:
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        frames, first = completion_stream_frames(plan, include_usage)
+        return _stream(frames, first, headers, plan.completion_tokens)
+    return _json(completion_body(plan), headers, plan.completion_tokens)
+
+
+def embeddings_answer(payload: dict[str, Any], deployment: DeploymentConfig, headers: Headers) -> Answer:
+    request = parse_request(EmbeddingRequest, payload)
+    model = deployment.model
+    raw_input = request.input
+    if raw_input == "" or raw_input == [] or (isinstance(raw_input, list) and any(i in ("", []) for i in raw_input)):
+        raise invalid_request(_BAD_EMBEDDING_INPUT, "input", "invalid_value")
+    if isinstance(raw_input, list) and not isinstance(raw_input[0], int) and len(raw_input) > MAX_EMBEDDING_INPUTS:
+        raise invalid_request(
+            f"Too many inputs. The max number of inputs is {MAX_EMBEDDING_INPUTS}.", "input", "invalid_value"
+        )
+    texts, prompt_tokens = _prompt_texts(model.tokenizer, raw_input, "input")
+    longest = max(count_text(model.tokenizer, text) for text in texts)
+    if longest > model.context_window:
+        raise invalid_request(
+            f"This model's maximum context length is {model.context_window} tokens, however you requested "
+            f"{longest} tokens in your input. Please reduce your prompt.",
+            "input", "context_length_exceeded",
+        )
+    dimensions = model.embedding_dimensions
+    if request.dimensions is not None:
+        if not model.supports_dimensions:
+            raise invalid_request("This model does not support specifying dimensions.", "dimensions",
+                                  "invalid_value")
+        if request.dimensions > model.embedding_dimensions:
+            raise invalid_request(
+                f"Invalid value for 'dimensions': {request.dimensions} is above the maximum of "
+                f"{model.embedding_dimensions}.",
+                "dimensions", "invalid_value",
+            )
+        dimensions = request.dimensions
+    body = embeddings_body(texts, dimensions, request.encoding_format or "float", model.version_string,
+                           prompt_tokens)
+    return _json(body, headers)
+
+
+_ANSWERS = {
+    Operation.CHAT: chat_answer,
+    Operation.COMPLETIONS: completions_answer,
+    Operation.EMBEDDINGS: embeddings_answer,
+}
+
+
+def answer(operation: Operation, payload: object, deployment: DeploymentConfig, headers: Headers) -> Answer:
+    if not isinstance(payload, dict):
+        raise invalid_request("Invalid type for request body: expected an object.", None, "invalid_type")
+    handler = _ANSWERS.get(operation)
+    if handler is None:
+        raise invalid_request(f"The {operation} operation is not available on this simulator.", None,
+                              "OperationNotSupported")
+    return handler(payload, deployment, headers)
+
+
+def models_answer(snapshot: ConfigSnapshot, headers: Headers) -> JsonAnswer:
+    data = [
+        {"id": name, "object": "model", "created": deployment.model.created, "owned_by": "system"}
+        for name, deployment in sorted(snapshot.deployments.items())
+    ]
+    return _json(orjson.dumps({"object": "list", "data": data}), headers)

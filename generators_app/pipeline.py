@@ -1,0 +1,153 @@
+"""The data-plane request pipeline: the one place where a request becomes an answer.
+
+parse the route's facts -> api-version -> authenticate -> resolve the deployment (in-process snapshot)
+-> parse the body (pydantic) -> the operation's generator -> JSON or SSE frames. Nothing here knows about
+ASGI; consumers.py does the transport.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+import orjson
+from django.conf import settings
+
+from generators_app import operations
+from generators_app.answers import Answer, Headers, JsonAnswer
+from generators_app.api_versions import V1_API_VERSIONS, accepted_api_versions
+from generators_app.catalogue import Operation
+from generators_app.errors import (
+    ApiError,
+    Surface,
+    deployment_not_found,
+    invalid_request,
+    method_not_allowed,
+    operation_not_supported,
+    resource_not_found,
+    unauthorized,
+)
+from generators_app.registry import ConfigSnapshot, DeploymentConfig, registry
+
+logger = logging.getLogger(__name__)
+
+_JSON = b"application/json"
+_MODEL_SESSION = b"d070-20250922222629"
+_BAD_JSON_MESSAGE = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
+    "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)"
+)
+
+
+@dataclass(slots=True)
+class DataPlaneRequest:
+    method: str
+    path: str
+    query_string: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    operation: Operation | None
+    surface: str
+    path_deployment: str | None = None
+
+
+def common_headers(deployment_name: str | None) -> Headers:
+    """The headers AOAI puts on every answer, errors included."""
+    headers = [
+        (b"x-request-id", str(uuid.uuid4()).encode()),
+        (b"apim-request-id", str(uuid.uuid4()).encode()),
+        (b"x-ms-region", settings.SIMULATOR_REGION.encode()),
+        (b"azureml-model-session", _MODEL_SESSION),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-ms-rai-invoked", b"true"),
+    ]
+    if deployment_name:
+        headers.append((b"x-ms-deployment-name", deployment_name.encode()))
+    return headers
+
+
+def error_answer(error: ApiError, deployment_name: str | None = None) -> JsonAnswer:
+    headers = common_headers(deployment_name)
+    headers.append((b"content-type", _JSON))
+    headers.extend(error.headers)
+    return JsonAnswer(error.status, error.render(), headers)
+
+
+def _api_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    bearer = None
+    for name, value in headers:
+        if name == b"api-key":
+            return value.decode("latin-1").strip()
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                bearer = token.strip()
+    return bearer
+
+
+def _check_api_version(request: DataPlaneRequest) -> None:
+    versions = parse_qs(request.query_string.decode("latin-1")).get("api-version")
+    if request.surface == Surface.AZURE:
+        if not versions or versions[0] not in accepted_api_versions():
+            raise resource_not_found(request.surface)
+    elif request.surface == Surface.AZURE_V1 and versions:
+        version = versions[0]
+        if version not in V1_API_VERSIONS and version not in accepted_api_versions():
+            raise invalid_request(f"API version not supported: {version}", "api-version", "invalid_api_version")
+
+
+def _authenticate(request: DataPlaneRequest, snapshot: ConfigSnapshot) -> None:
+    key = _api_key(request.headers)
+    if not key or hashlib.sha256(key.encode("utf-8")).hexdigest() not in snapshot.key_hashes:
+        raise unauthorized(request.surface, key_given=bool(key))
+
+
+def _parse_json(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise invalid_request(_BAD_JSON_MESSAGE) from None
+
+
+def _resolve_deployment(request: DataPlaneRequest, snapshot: ConfigSnapshot, payload: object) -> DeploymentConfig:
+    name = request.path_deployment
+    if name is None:
+        model = payload.get("model") if isinstance(payload, dict) else None
+        if model is None:
+            raise invalid_request("you must provide a model parameter", "model", "missing_required_parameter")
+        if not isinstance(model, str):
+            raise invalid_request("Invalid type for 'model': expected a string.", "model", "invalid_type")
+        name = model
+    deployment = snapshot.deployments.get(name)
+    if deployment is None:
+        raise deployment_not_found(request.surface, name)
+    return deployment
+
+
+async def handle_request(request: DataPlaneRequest) -> Answer:
+    deployment_name = request.path_deployment
+    try:
+        operation = request.operation
+        if operation is None:
+            raise resource_not_found(request.surface, request.method, request.path)
+        expected_method = "GET" if operation is Operation.MODELS else "POST"
+        if request.method != expected_method:
+            raise method_not_allowed(request.surface, request.method, request.path)
+        _check_api_version(request)
+        snapshot = await registry.current()
+        _authenticate(request, snapshot)
+        if operation is Operation.MODELS:
+            return operations.models_answer(snapshot, common_headers(None))
+        if request.path_deployment is not None:
+            _resolve_deployment(request, snapshot, None)  # AOAI checks the deployment before the body
+        payload = _parse_json(request.body)
+        deployment = _resolve_deployment(request, snapshot, payload)
+        deployment_name = deployment.name
+        if not deployment.model.serves(operation):
+            raise operation_not_supported(operation, deployment.model.name)
+        return operations.answer(operation, payload, deployment, common_headers(deployment.name))
+    except ApiError as error:
+        return error_answer(error, deployment_name)
