@@ -78,9 +78,7 @@ def simulator_target(args: argparse.Namespace) -> Iterator[_Target]:
 def trivial_target(args: argparse.Namespace) -> Iterator[_Target]:
     """A do-nothing HTTP server in its own process, to measure the load generator's own ceiling."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.trivial_server", "--port", str(port)], cwd=PROJECT_DIR
-    )
+    process = subprocess.Popen([sys.executable, "-m", "bench.trivial_server", "--port", str(port)], cwd=PROJECT_DIR)
     try:
         deadline = time.monotonic() + 10
         while True:

@@ -137,9 +137,7 @@ async def _user(target: Target, stats: Stats, measure_from: float, stop_at: floa
         while perf_ns() < stop_at_ns:
             try:
                 if writer is None:
-                    reader, writer = await asyncio.wait_for(
-                        asyncio.open_connection(target.host, target.port), timeout
-                    )
+                    reader, writer = await asyncio.wait_for(asyncio.open_connection(target.host, target.port), timeout)
                     stats.reconnects += 1
                 assert reader is not None
                 started = perf_ns()
@@ -194,9 +192,7 @@ async def run(
         cpu_before = time.process_time()
 
     marker = asyncio.create_task(mark_cpu())
-    users = [
-        asyncio.create_task(_user(target, stats, measure_from, stop_at, timeout)) for _ in range(connections)
-    ]
+    users = [asyncio.create_task(_user(target, stats, measure_from, stop_at, timeout)) for _ in range(connections)]
     # Users finish their last request after stop_at; do not let one hung request hold up the report.
     _, pending = await asyncio.wait(users, timeout=duration + warmup + timeout + 5)
     for task in pending:

@@ -846,3 +846,9 @@ def apply_config_from_settings() -> ApplyReport | None:
     report = apply_config_file(path)
     logger.info("%s", report.summary())
     return report
+
+
+# Sections that other concerns contribute (limit/latency/fault profiles, recording sets, ...).
+from generators_app import config_sections  # noqa: E402
+
+config_sections.load_all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from generators_app.catalogue import model_choices
@@ -11,6 +11,13 @@ from generators_app.catalogue import model_choices
 
 class DeploymentMode(models.TextChoices):
     GENERATE = "generate", "generate"
+    REPLAY = "replay", "replay (strict: a miss is an error)"
+    REPLAY_OR_GENERATE = "replay_or_generate", "replay, generate on a miss"
+    REPLAY_OR_RECORD = "replay_or_record", "replay, forward and record on a miss"
+    RECORD = "record", "record (always forward and save)"
+
+
+RECORDING_MODES = {DeploymentMode.REPLAY_OR_RECORD, DeploymentMode.RECORD}
 
 
 deployment_name_validator = RegexValidator(
@@ -29,6 +36,28 @@ class Deployment(models.Model):
     output_tokens_std = models.PositiveIntegerField(
         default=20, help_text="Standard deviation of that length (normal, clipped to 1..max output)."
     )
+    tool_call_probability = models.FloatField(
+        default=0.5, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="With tools and tool_choice 'auto', how often the answer is a tool call.",
+    )
+    limit_profile = models.ForeignKey(
+        "limits_app.LimitProfile", null=True, blank=True, on_delete=models.PROTECT, related_name="deployments"
+    )
+    latency_profile = models.ForeignKey(
+        "limits_app.LatencyProfile", null=True, blank=True, on_delete=models.PROTECT, related_name="deployments"
+    )
+    fault_profile = models.ForeignKey(
+        "limits_app.FaultProfile", null=True, blank=True, on_delete=models.PROTECT, related_name="deployments"
+    )
+    recording_set = models.ForeignKey(
+        "recordings_app.RecordingSet", null=True, blank=True, on_delete=models.PROTECT, related_name="deployments"
+    )
+    upstream_endpoint = models.URLField(blank=True, help_text="Record modes: the real AOAI/OpenAI endpoint.")
+    upstream_key_env = models.CharField(
+        max_length=128, blank=True, help_text="Record modes: environment variable holding the upstream key."
+    )
+    # Write-only: never shown in admin or the API, never exported, logged or stored in a recording.
+    upstream_key = models.CharField(max_length=512, blank=True)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -44,6 +73,10 @@ class Deployment(models.Model):
 
         if get_model(self.model) is None:
             raise ValidationError({"model": f"Unknown model '{self.model}'."})
+        if self.mode in RECORDING_MODES and not self.upstream_endpoint:
+            raise ValidationError({"upstream_endpoint": "A recording mode needs an upstream endpoint."})
+        if self.mode != DeploymentMode.GENERATE and self.recording_set_id is None:
+            raise ValidationError({"recording_set": f"Mode '{self.mode}' needs a recording set."})
 
 
 class ApiKey(models.Model):

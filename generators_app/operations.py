@@ -4,6 +4,8 @@ answer with the generators, and frame it as JSON or SSE."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -67,7 +69,21 @@ def _completion_lengths(
     return [(draw_length(rng, mean, std, ceiling), "stop") for _ in range(n)]
 
 
-def chat_answer(payload: dict[str, Any], deployment: DeploymentConfig, headers: Headers) -> Answer:
+@dataclass(slots=True)
+class PreparedRequest:
+    """A validated request with its prompt counted: what the limiter, the modes and the generator need."""
+
+    operation: Operation
+    deployment: DeploymentConfig
+    payload: dict[str, Any]
+    stream: bool
+    prompt_tokens: int
+    max_tokens: int | None  # the completion cap the client set, None when it set none
+    n: int
+    generate: Callable[[Headers], Answer]  # builds the answer in generate mode
+
+
+def prepare_chat(payload: dict[str, Any], deployment: DeploymentConfig) -> PreparedRequest:
     request = parse_request(ChatCompletionRequest, payload)
     model = deployment.model
     if model.reasoning and request.max_tokens is not None:
@@ -92,14 +108,18 @@ def chat_answer(payload: dict[str, Any], deployment: DeploymentConfig, headers: 
         if request.seed is not None else _shared_rng
     )
     lengths = _completion_lengths(deployment, cap, prompt_tokens, n, rng)
-    plan = plan_chat(deployment, prompt_tokens, n, lengths, rng)
-    if request.stream:
-        options = request.stream_options
-        include_usage = bool(options and options.include_usage)
-        include_obfuscation = not (options and options.include_obfuscation is False)
-        frames, first = chat_stream_frames(plan, rng, include_usage, include_obfuscation)
-        return _stream(frames, first, headers, plan.completion_tokens)
-    return _json(chat_completion_body(plan), headers, plan.completion_tokens)
+
+    def generate(headers: Headers) -> Answer:
+        plan = plan_chat(deployment, prompt_tokens, n, lengths, rng)
+        if request.stream:
+            options = request.stream_options
+            include_usage = bool(options and options.include_usage)
+            include_obfuscation = not (options and options.include_obfuscation is False)
+            frames, first = chat_stream_frames(plan, rng, include_usage, include_obfuscation)
+            return _stream(frames, first, headers, plan.completion_tokens)
+        return _json(chat_completion_body(plan), headers, plan.completion_tokens)
+
+    return PreparedRequest(Operation.CHAT, deployment, payload, bool(request.stream), prompt_tokens, cap, n, generate)
 
 
 def _prompt_texts(encoding_name: str, prompt: Any, param: str) -> tuple[list[str], int]:
@@ -125,7 +145,7 @@ def _prompt_texts(encoding_name: str, prompt: Any, param: str) -> tuple[list[str
     return texts, tokens
 
 
-def completions_answer(payload: dict[str, Any], deployment: DeploymentConfig, headers: Headers) -> Answer:
+def prepare_completions(payload: dict[str, Any], deployment: DeploymentConfig) -> PreparedRequest:
     request = parse_request(CompletionRequest, payload)
     model = deployment.model
     prompts, prompt_tokens = _prompt_texts(model.tokenizer, request.prompt, "prompt")
@@ -140,15 +160,22 @@ def completions_answer(payload: dict[str, Any], deployment: DeploymentConfig, he
         if prompt_tokens + request.max_tokens > model.context_window:
             raise _context_exceeded(model, prompt_tokens, request.max_tokens)
         length, finish_reason = request.max_tokens, "length"
-    plan = plan_completion(deployment, prompts, prompt_tokens, n, length, finish_reason, bool(request.echo), rng)
-    if request.stream:
-        include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        frames, first = completion_stream_frames(plan, include_usage)
-        return _stream(frames, first, headers, plan.completion_tokens)
-    return _json(completion_body(plan), headers, plan.completion_tokens)
+
+    def generate(headers: Headers) -> Answer:
+        plan = plan_completion(deployment, prompts, prompt_tokens, n, length, finish_reason, bool(request.echo), rng)
+        if request.stream:
+            include_usage = bool(request.stream_options and request.stream_options.include_usage)
+            frames, first = completion_stream_frames(plan, include_usage)
+            return _stream(frames, first, headers, plan.completion_tokens)
+        return _json(completion_body(plan), headers, plan.completion_tokens)
+
+    return PreparedRequest(
+        Operation.COMPLETIONS, deployment, payload, bool(request.stream), prompt_tokens, request.max_tokens,
+        n * len(prompts), generate,
+    )
 
 
-def embeddings_answer(payload: dict[str, Any], deployment: DeploymentConfig, headers: Headers) -> Answer:
+def prepare_embeddings(payload: dict[str, Any], deployment: DeploymentConfig) -> PreparedRequest:
     request = parse_request(EmbeddingRequest, payload)
     model = deployment.model
     raw_input = request.input
@@ -178,26 +205,31 @@ def embeddings_answer(payload: dict[str, Any], deployment: DeploymentConfig, hea
                 "dimensions", "invalid_value",
             )
         dimensions = request.dimensions
-    body = embeddings_body(texts, dimensions, request.encoding_format or "float", model.version_string,
-                           prompt_tokens)
-    return _json(body, headers)
+    encoding_format = request.encoding_format or "float"
+
+    def generate(headers: Headers) -> Answer:
+        body = embeddings_body(texts, dimensions, encoding_format, model.version_string, prompt_tokens)
+        return _json(body, headers)
+
+    return PreparedRequest(Operation.EMBEDDINGS, deployment, payload, False, prompt_tokens, 0, 1, generate)
 
 
-_ANSWERS = {
-    Operation.CHAT: chat_answer,
-    Operation.COMPLETIONS: completions_answer,
-    Operation.EMBEDDINGS: embeddings_answer,
+PREPARERS: dict[Operation, Callable[[dict[str, Any], DeploymentConfig], PreparedRequest]] = {
+    Operation.CHAT: prepare_chat,
+    Operation.COMPLETIONS: prepare_completions,
+    Operation.EMBEDDINGS: prepare_embeddings,
 }
 
 
-def answer(operation: Operation, payload: object, deployment: DeploymentConfig, headers: Headers) -> Answer:
+def prepare(operation: Operation, payload: object, deployment: DeploymentConfig) -> PreparedRequest:
+    """Validate and count a request for its operation; raises ApiError (4xx) for anything the client got wrong."""
     if not isinstance(payload, dict):
         raise invalid_request("Invalid type for request body: expected an object.", None, "invalid_type")
-    handler = _ANSWERS.get(operation)
-    if handler is None:
+    preparer = PREPARERS.get(operation)
+    if preparer is None:
         raise invalid_request(f"The {operation} operation is not available on this simulator.", None,
                               "OperationNotSupported")
-    return handler(payload, deployment, headers)
+    return preparer(payload, deployment)
 
 
 def models_answer(snapshot: ConfigSnapshot, headers: Headers) -> JsonAnswer:

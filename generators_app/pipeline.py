@@ -148,6 +148,8 @@ async def handle_request(request: DataPlaneRequest) -> Answer:
         deployment_name = deployment.name
         if not deployment.model.serves(operation):
             raise operation_not_supported(operation, deployment.model.name)
-        return operations.answer(operation, payload, deployment, common_headers(deployment.name))
+        prepared = operations.prepare(operation, payload, deployment)
+        headers = common_headers(deployment.name)
+        return prepared.generate(headers)
     except ApiError as error:
         return error_answer(error, deployment_name)

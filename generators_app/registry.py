@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,6 +19,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from generators_app.catalogue import ModelSpec, get_model
+from limits_app.config import FaultProfileConfig, LatencyProfileConfig, LimitProfileConfig
+from recordings_app.config import RecordingSetConfig
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,14 @@ class DeploymentConfig:
     mode: str
     output_tokens_mean: int
     output_tokens_std: int
+    tool_call_probability: float = 0.5
+    limit_profile: LimitProfileConfig | None = None
+    latency_profile: LatencyProfileConfig | None = None
+    fault_profile: FaultProfileConfig | None = None
+    recording_set: RecordingSetConfig | None = None
+    upstream_endpoint: str = ""
+    # Resolved from upstream_key or the environment variable upstream_key_env; kept in memory only.
+    upstream_key: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +56,10 @@ def load_snapshot() -> ConfigSnapshot:
 
     version = read_config_version()
     deployments = {}
-    for row in Deployment.objects.filter(enabled=True):
+    rows = Deployment.objects.filter(enabled=True).select_related(
+        "limit_profile", "latency_profile", "fault_profile", "recording_set"
+    )
+    for row in rows:
         spec = get_model(row.model)
         if spec is None:
             logger.warning("deployment %s names unknown model %s; skipped", row.name, row.model)
@@ -56,6 +70,13 @@ def load_snapshot() -> ConfigSnapshot:
             mode=row.mode,
             output_tokens_mean=row.output_tokens_mean,
             output_tokens_std=row.output_tokens_std,
+            tool_call_probability=row.tool_call_probability,
+            limit_profile=LimitProfileConfig.from_model(row.limit_profile) if row.limit_profile else None,
+            latency_profile=LatencyProfileConfig.from_model(row.latency_profile) if row.latency_profile else None,
+            fault_profile=FaultProfileConfig.from_model(row.fault_profile) if row.fault_profile else None,
+            recording_set=RecordingSetConfig.from_model(row.recording_set) if row.recording_set else None,
+            upstream_endpoint=row.upstream_endpoint,
+            upstream_key=row.upstream_key or (os.environ.get(row.upstream_key_env, "") if row.upstream_key_env else ""),
         )
     key_hashes = frozenset(ApiKey.objects.filter(enabled=True).values_list("key_hash", flat=True))
     return ConfigSnapshot(version=version, deployments=MappingProxyType(deployments), key_hashes=key_hashes)

@@ -5,8 +5,12 @@ from django.dispatch import receiver
 
 from generators_app.models import ApiKey, Deployment
 from generators_app.services import bump_config_version
+from limits_app.models import FaultProfile, LatencyProfile, LimitProfile
+from recordings_app.models import RecordingSet
 
-CACHED_MODELS = (Deployment, ApiKey)
+# What the data plane's snapshot holds (registry.load_snapshot); recordings themselves are indexed by
+# recordings_app, which owns their cache.
+CACHED_MODELS = (Deployment, ApiKey, LimitProfile, LatencyProfile, FaultProfile, RecordingSet)
 
 
 @receiver(post_save)

@@ -44,9 +44,7 @@ def base_url(simulator: SimulatorServer) -> str:
 @pytest.fixture(scope="session")
 def azure_client(base_url: str, api_key: str) -> Iterator[openai.AzureOpenAI]:
     """The Azure SDK client, deployment-based URLs, GA api-version; no retries so errors surface."""
-    client = openai.AzureOpenAI(
-        azure_endpoint=base_url, api_key=api_key, api_version=AZURE_API_VERSION, max_retries=0
-    )
+    client = openai.AzureOpenAI(azure_endpoint=base_url, api_key=api_key, api_version=AZURE_API_VERSION, max_retries=0)
     yield client
     client.close()
 

@@ -224,9 +224,7 @@ def parse_sse(text: str, *, allow_unterminated: bool = False) -> list[dict[str, 
         # "id" and "retry" are legal but nothing in the OpenAI wire format depends on them.
     if pending:
         if not allow_unterminated:
-            raise ValueError(
-                f"SSE stream ends inside an event (no blank line after it): {data_lines or event_name!r}"
-            )
+            raise ValueError(f"SSE stream ends inside an event (no blank line after it): {data_lines or event_name!r}")
         dispatch()
     return events
 
@@ -312,9 +310,7 @@ def spec_errors(instance: Any, schema_name: str) -> list[str]:
     # The OAS 3.0 "type" keyword reports a null twice ("None for not nullable" and "None is not of type");
     # keep only the second, which names the expected type.
     typed = {e.json_path for e in errors if e.validator == "type" and "is not of type" in e.message}
-    return sorted(
-        {_describe(e) for e in errors if not (e.message == "None for not nullable" and e.json_path in typed)}
-    )
+    return sorted({_describe(e) for e in errors if not (e.message == "None for not nullable" and e.json_path in typed)})
 
 
 def _describe(error: ValidationError) -> str:
@@ -335,8 +331,7 @@ def validate_against_spec(instance: Any, schema_name: str) -> None:
         listed = "\n  ".join(errors[:25])
         more = f"\n  ... and {len(errors) - 25} more" if len(errors) > 25 else ""
         raise SpecValidationError(
-            f"instance does not match {schema_name} of {SPEC_PATH.name} "
-            f"({len(errors)} errors):\n  {listed}{more}"
+            f"instance does not match {schema_name} of {SPEC_PATH.name} ({len(errors)} errors):\n  {listed}{more}"
         )
 
 

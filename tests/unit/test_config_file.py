@@ -340,7 +340,7 @@ ERRORS = [
     ("unknown model", "deployments:\n  - name: a\n    model: gpt-5o\n", 3, 12, "unknown model 'gpt-5o'"),
     (
         "unknown mode",
-        "deployments:\n  - name: a\n    model: gpt-4o\n    mode: replay\n",
+        "deployments:\n  - name: a\n    model: gpt-4o\n    mode: teleport\n",
         4,
         11,
         "unknown mode",
