@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import string
 from typing import Any
@@ -10,7 +11,6 @@ from typing import Any
 import orjson
 
 _ALNUM = string.ascii_letters + string.digits
-_id_rng = random.Random()
 
 # AOAI's annotations for a prompt and a completion that passed every filter (as in the recordings).
 _SAFE = {"filtered": False, "severity": "safe"}
@@ -34,8 +34,13 @@ def prompt_filter_results(prompt_count: int = 1) -> list[dict[str, Any]]:
     return [{"prompt_index": i, "content_filter_results": PROMPT_FILTER_RESULTS} for i in range(prompt_count)]
 
 
+# Maps every byte to an id character, so an id is one os.urandom call and a translate (the slight bias
+# toward the first characters does not matter for ids).
+_ID_TABLE = bytes((_ALNUM * 5)[:256], "ascii")
+
+
 def random_id(prefix: str, length: int = 29) -> str:
-    return prefix + "".join(_id_rng.choices(_ALNUM, k=length))
+    return prefix + os.urandom(length).translate(_ID_TABLE).decode("ascii")
 
 
 def obfuscation(rng: random.Random) -> str:
