@@ -68,6 +68,35 @@ def do_upsert_deployment(name: str, **fields: object) -> tuple[Deployment, bool]
     return deployment, created
 
 
+def do_create_deployment(**fields: object) -> Deployment:
+    """Create a deployment from already type-checked values; the model's rules (clean) decide the rest."""
+    deployment = Deployment(**fields)
+    deployment.full_clean()
+    deployment.save()
+    return deployment
+
+
+def do_update_deployment(deployment: Deployment, **fields: object) -> Deployment:
+    """Change the given fields (a name change included) and re-check the whole deployment."""
+    for attr, value in fields.items():
+        setattr(deployment, attr, value)
+    deployment.full_clean()
+    deployment.save()
+    return deployment
+
+
+def do_rotate_api_key(key: ApiKey, secret: str | None = None) -> CreatedKey:
+    """Give a key a new secret (the old one stops working on every process); the new one is shown once."""
+    secret = secret or generate_api_key_secret()
+    key.key_hash, key.key_prefix = hash_api_key(secret), secret[:8]
+    key.save(update_fields=["key_hash", "key_prefix"])
+    return CreatedKey(key=key, secret=secret)
+
+
+def api_key_secret_in_use(secret: str) -> bool:
+    return ApiKey.objects.filter(key_hash=hash_api_key(secret)).exists()
+
+
 def do_seed_default_deployments() -> list[str]:
     """At first start, one deployment per catalogue model, named like the model."""
     created = []

@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",  # staff tokens for the management API (`manage.py management_token`)
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc assets served locally: the machines are offline
     "channels",
     "generators_app",
     "limits_app",
@@ -98,10 +101,25 @@ if not CELERY_BROKER_URL:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # Staff tokens (`Token` or `Bearer`) and SIMULATOR_MANAGEMENT_TOKEN; data-plane keys never open /api/.
+        "simulator_project.api.authentication.ManagementTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "simulator_project.api.exceptions.management_exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AOAI simulator management API",
+    "DESCRIPTION": "Deployments, keys, limit/latency/fault profiles, recording sets and recordings. "
+    "Authenticate with `Authorization: Token <token>` (or `Bearer <token>`).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,  # write-only fields (secrets) appear in request schemas only
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LANGUAGE_CODE = "en-us"
@@ -123,6 +141,8 @@ LOGGING = {
 
 # --- the simulator's own settings -------------------------------------------------------------------------
 SIMULATOR_API_KEY = env_str("SIMULATOR_API_KEY", "")
+# A management-API token for the embedded setup (scripts, CI): maps to a staff service user.
+SIMULATOR_MANAGEMENT_TOKEN = env_str("SIMULATOR_MANAGEMENT_TOKEN", "")
 SIMULATOR_CONFIG = env_str("SIMULATOR_CONFIG", "")
 SIMULATOR_REGION = env_str("SIMULATOR_REGION", "East US")
 # Empty means every published AOAI api-version is accepted (generators_app.api_versions).

@@ -192,6 +192,7 @@ class SimulatorServer:
         self.log_path = self.data_dir / "server.log"
         try:
             env = self._child_env()
+            self.child_env = env  # so a test can run another command (apply_config, ...) on the same database
             log_file = self.log_path.open("wb")
             self._log_file = log_file
             self.process = subprocess.Popen(
