@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qs
 
 import orjson

@@ -24,7 +24,7 @@ def _apply_config(server: SimulatorServer, text: str, tmp_path: Path) -> None:
                    capture_output=True, timeout=60)
 
 
-def _eventually(check, timeout: float = 5.0) -> None:  # noqa: ANN001
+def _eventually(check, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
