@@ -6,8 +6,34 @@ from generators_app.models import ApiKey, Deployment
 from generators_app.services import generate_api_key_secret, hash_api_key
 
 
+class DeploymentForm(forms.ModelForm):
+    """The upstream key is write-only: never rendered back; left empty it keeps the stored one."""
+
+    upstream_key = forms.CharField(
+        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
+        help_text="Record modes: the upstream's API key. Write-only: it is never shown again. Leave empty to keep "
+                  "the current one; or name an environment variable below instead.",
+    )
+    clear_upstream_key = forms.BooleanField(required=False, help_text="Forget the stored upstream key.")
+
+    class Meta:
+        model = Deployment
+        fields = "__all__"
+
+    def clean_upstream_key(self) -> str:
+        typed = self.cleaned_data.get("upstream_key") or ""
+        return typed or (self.instance.upstream_key if self.instance.pk else "")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("clear_upstream_key"):
+            cleaned["upstream_key"] = ""
+        return cleaned
+
+
 @admin.register(Deployment)
 class DeploymentAdmin(admin.ModelAdmin):
+    form = DeploymentForm
     list_display = ("name", "model", "mode", "output_tokens_mean", "output_tokens_std", "enabled", "updated_at")
     list_filter = ("model", "mode", "enabled")
     search_fields = ("name", "model")

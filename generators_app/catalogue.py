@@ -15,6 +15,9 @@ class Operation(StrEnum):
     EMBEDDINGS = "embeddings"
     RESPONSES = "responses"
     MODELS = "models"
+    IMAGES = "images"
+    AUDIO_TRANSCRIPTIONS = "audio_transcriptions"
+    AUDIO_TRANSLATIONS = "audio_translations"
 
 
 # The operation names AOAI uses in its messages (429 bodies, OperationNotSupported).
@@ -24,6 +27,9 @@ OPERATION_IDS: dict[Operation, str] = {
     Operation.EMBEDDINGS: "Embeddings_Create",
     Operation.RESPONSES: "Responses_Create",
     Operation.MODELS: "Models_List",
+    Operation.IMAGES: "ImageGenerations_Create",
+    Operation.AUDIO_TRANSCRIPTIONS: "Transcriptions_Create",
+    Operation.AUDIO_TRANSLATIONS: "Translations_Create",
 }
 
 OPERATION_LABELS: dict[Operation, str] = {
@@ -32,7 +38,35 @@ OPERATION_LABELS: dict[Operation, str] = {
     Operation.EMBEDDINGS: "embeddings",
     Operation.RESPONSES: "responses",
     Operation.MODELS: "models",
+    Operation.IMAGES: "imageGeneration",
+    Operation.AUDIO_TRANSCRIPTIONS: "audioTranscription",
+    Operation.AUDIO_TRANSLATIONS: "audioTranslation",
 }
+
+# Operations whose body is multipart/form-data rather than JSON.
+MULTIPART_OPERATIONS: frozenset[Operation] = frozenset({Operation.AUDIO_TRANSCRIPTIONS, Operation.AUDIO_TRANSLATIONS})
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSupport:
+    """What an image model accepts; the first entry of each tuple is the default."""
+
+    sizes: tuple[str, ...]
+    max_images: int  # the largest `n`
+    qualities: tuple[str, ...]
+    styles: tuple[str, ...]  # empty: the model takes no `style`
+    response_formats: tuple[str, ...]
+    max_prompt_chars: int
+    revises_prompt: bool  # dall-e-3 answers with `revised_prompt`
+    reports_usage: bool  # gpt-image-1 answers with token `usage`
+
+
+@dataclass(frozen=True, slots=True)
+class AudioSupport:
+    """What a speech-to-text model accepts; the first response format is the default."""
+
+    response_formats: tuple[str, ...]
+    usage_in_tokens: bool  # gpt-4o-transcribe reports token usage, whisper reports seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +82,8 @@ class ModelSpec:
     reasoning: bool = False
     system_fingerprint: str | None = None
     created: int = 1715367049  # `created` for the models list
+    image: ImageSupport | None = None
+    audio: AudioSupport | None = None
 
     def serves(self, operation: Operation) -> bool:
         return operation in self.operations
@@ -55,6 +91,22 @@ class ModelSpec:
 
 _CHAT = frozenset({Operation.CHAT, Operation.RESPONSES})
 _EMBED = frozenset({Operation.EMBEDDINGS})
+_IMAGES = frozenset({Operation.IMAGES})
+_TRANSCRIBE = frozenset({Operation.AUDIO_TRANSCRIPTIONS})
+_SPEECH_TO_TEXT = frozenset({Operation.AUDIO_TRANSCRIPTIONS, Operation.AUDIO_TRANSLATIONS})
+
+_DALL_E_3 = ImageSupport(
+    sizes=("1024x1024", "1792x1024", "1024x1792"), max_images=1, qualities=("standard", "hd"),
+    styles=("vivid", "natural"), response_formats=("url", "b64_json"), max_prompt_chars=4000,
+    revises_prompt=True, reports_usage=False,
+)
+_GPT_IMAGE_1 = ImageSupport(
+    sizes=("1024x1024", "1536x1024", "1024x1536", "auto"), max_images=10,
+    qualities=("auto", "low", "medium", "high"), styles=(), response_formats=("b64_json",),
+    max_prompt_chars=32000, revises_prompt=False, reports_usage=True,
+)
+_WHISPER = AudioSupport(response_formats=("json", "text", "srt", "verbose_json", "vtt"), usage_in_tokens=False)
+_GPT_4O_TRANSCRIBE = AudioSupport(response_formats=("json", "text"), usage_in_tokens=True)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -85,6 +137,14 @@ MODELS: dict[str, ModelSpec] = {
                   embedding_dimensions=3072, supports_dimensions=True, created=1705953180),
         ModelSpec("text-embedding-ada-002", "text-embedding-ada-002", "cl100k_base", _EMBED, 8_191,
                   embedding_dimensions=1536, created=1671217299),
+        ModelSpec("dall-e-3", "dall-e-3", "cl100k_base", _IMAGES, 4_000, created=1698785189, image=_DALL_E_3),
+        ModelSpec("gpt-image-1", "gpt-image-1", "o200k_base", _IMAGES, 32_000, created=1745517030,
+                  image=_GPT_IMAGE_1),
+        ModelSpec("whisper", "whisper", "cl100k_base", _SPEECH_TO_TEXT, 448, created=1677532384, audio=_WHISPER),
+        ModelSpec("gpt-4o-transcribe", "gpt-4o-transcribe", "o200k_base", _TRANSCRIBE, 16_000, 2_000,
+                  created=1742068463, audio=_GPT_4O_TRANSCRIBE),
+        ModelSpec("gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe", "o200k_base", _TRANSCRIBE, 16_000, 2_000,
+                  created=1742068596, audio=_GPT_4O_TRANSCRIBE),
     )
 }
 

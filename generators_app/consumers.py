@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
+from time import monotonic, perf_counter
 from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
 
-from generators_app.answers import JsonAnswer, StreamAnswer
+from generators_app import observability
+from generators_app.answers import Answer, DroppedConnection, JsonAnswer, StreamAnswer
 from generators_app.catalogue import Operation
 from generators_app.errors import ApiError, body_too_large
 from generators_app.pipeline import DataPlaneRequest, error_answer, handle_request
+from generators_app.request_log import prompt_of, request_id_of, write_request_line
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +40,30 @@ class DataPlaneConsumer(AsyncHttpConsumer):
         self.operation, self.surface = operation, surface
         self._body_size = 0
         self._too_large = False
+        # Measured per request for metrics and the request log (see _finish).
+        self._started = 0.0
+        self._first_byte_at: float | None = None
+        self._status = 0
+        self._client_gone = False
+        self._request: DataPlaneRequest | None = None
+        self._answer: Answer | None = None
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         # One HTTP exchange and no channel layer: a plain receive loop instead of Channels' multi-source
         # dispatcher, which costs a task and an asyncio.wait per message on the hot path.
-        self.scope, self.base_send, self._receive = scope, send, receive
+        # Every send goes through _measured_send, which notes the status and the first body byte's time.
+        self.scope, self.base_send, self._receive, self._send_raw = scope, self._measured_send, receive, send
+        self._arrived_at = monotonic()  # latency deadlines count from here, so our own work is inside them
         try:
             while True:
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        finally:
+            # self.base_send is a bound method of self: a reference cycle that only the cyclic garbage collector
+            # would free, with the request, answer and uvicorn cycle hanging on it. Under load those pile up
+            # and the full collections stall the loop (bench/latency.py p99); breaking it frees them at once.
+            self.base_send = None
 
     async def dispatch(self, message: dict) -> None:
         # Unlike AsyncConsumer.dispatch, no database-connection housekeeping per message: the data plane never
@@ -65,6 +84,8 @@ class DataPlaneConsumer(AsyncHttpConsumer):
                 self.body.append(chunk)
         if message.get("more_body"):
             return
+        self._started = perf_counter()
+        observability.request_started()
         try:
             if self._too_large:
                 await self._send_json(error_answer(body_too_large(settings.SIMULATOR_MAX_BODY_BYTES)))
@@ -72,6 +93,7 @@ class DataPlaneConsumer(AsyncHttpConsumer):
                 await self.handle(b"".join(self.body))
         finally:
             self.body = []
+            self._finish()
         raise StopConsumer()
 
     async def handle(self, body: bytes) -> None:
@@ -86,26 +108,108 @@ class DataPlaneConsumer(AsyncHttpConsumer):
             operation=self.operation,
             surface=self.surface,
             path_deployment=url_kwargs.get("deployment"),
+            arrived_at=self._arrived_at,
         )
+        self._request = request
         try:
             answer = await handle_request(request)
         except Exception:
             logger.exception("data plane failed on %s %s", scope["method"], scope["path"])
             answer = error_answer(_INTERNAL_ERROR)
+        self._answer = answer
         if isinstance(answer, JsonAnswer):
             await self._send_json(answer)
+        elif isinstance(answer, DroppedConnection):
+            await self._until_disconnect(self._drop_connection(answer))
+        elif isinstance(answer, StreamAnswer) and answer.source is not None:
+            try:
+                await self._until_disconnect(self._send_source(answer))
+            finally:
+                await answer.source.aclose()  # releases the upstream connection, even if the client left
         else:
             await self._until_disconnect(self._send_stream(answer))
 
     async def _send_json(self, answer: JsonAnswer) -> None:
         answer.headers.append((b"content-length", str(len(answer.body)).encode()))
+        if answer.deliver_at:
+            await sleep_until(answer.deliver_at)
         await self.send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+        if answer.cut_at is not None:  # fault: part of the announced body, then the connection closes
+            await self.send({"type": "http.response.body", "body": answer.body[: answer.cut_at], "more_body": True})
+            await self._close_connection()
+            return
         await self.send({"type": "http.response.body", "body": answer.body})
 
     async def _send_stream(self, answer: StreamAnswer) -> None:
         await self.send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+        if answer.frame_deadlines or answer.cut_after is not None:
+            await self._send_paced_frames(answer)
+            return
         # Without pacing the whole stream goes out in one write; the client still parses it event by event.
         await self.send({"type": "http.response.body", "body": b"".join(answer.frames)})
+
+    async def _send_paced_frames(self, answer: StreamAnswer) -> None:
+        """The frames before the first token at once, each token frame at its deadline (frames already due go
+        together in one write), the rest right after the last token; or, for a cut stream, the first
+        ``cut_after`` frames and then the connection closes."""
+        frames, deadlines = answer.frames, answer.frame_deadlines
+        send = self.base_send  # what self.send calls: one coroutine less per frame
+        end = len(frames) if answer.cut_after is None else min(answer.cut_after, len(frames))
+        start = min(answer.first_token_frame, end)
+        paced_end = min(start + len(deadlines), end)
+        sent = 0
+        try:
+            if start:
+                await send({"type": "http.response.body", "body": b"".join(frames[:start]), "more_body": True})
+                sent = start
+            while sent < paced_end:
+                await sleep_until(deadlines[sent - start])
+                now, upto = monotonic(), sent + 1
+                while upto < paced_end and deadlines[upto - start] <= now:
+                    upto += 1
+                body = frames[sent] if upto == sent + 1 else b"".join(frames[sent:upto])
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                sent = upto
+            cut = end < len(frames)
+            await send({"type": "http.response.body", "body": b"".join(frames[sent:end]), "more_body": cut})
+            sent = end
+        except asyncio.CancelledError:
+            logger.debug("stream stopped after %d of %d frames: the client disconnected", sent, len(frames))
+            raise
+        if cut:
+            await self._close_connection()
+
+    async def _drop_connection(self, answer: DroppedConnection) -> None:
+        """Fault: no answer at all. A timeout holds the connection first; a reset closes it with a TCP RST."""
+        if answer.close_at:
+            await sleep_until(answer.close_at)
+        await self._close_connection(reset=answer.kind == "reset")
+
+    async def _close_connection(self, reset: bool = False) -> None:
+        """End the connection without (the rest of) an answer. ASGI has no message for this and uvicorn answers
+        500 when an app returns without a response, so this closes the transport behind uvicorn's ``send`` and
+        waits until uvicorn has seen it go (then it sends nothing more). Under another server, raising is the
+        only way left: the server closes the connection (or, before any byte, answers 500)."""
+        cycle = getattr(self._send_raw, "__self__", None)
+        transport = getattr(cycle, "transport", None)
+        if transport is None:
+            raise ConnectionAbortedError("fault injection: this server exposes no transport to close")
+        if reset:
+            raw_socket = transport.get_extra_info("socket")
+            if raw_socket is not None:  # linger 0: close() sends RST instead of FIN
+                raw_socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.close()
+        for _ in range(1000):  # connection_lost runs a loop iteration later (later still with unsent data)
+            if getattr(cycle, "disconnected", True):
+                return
+            await asyncio.sleep(0.001)
+
+    async def _send_source(self, answer: StreamAnswer) -> None:
+        """Record mode: each upstream chunk goes on as it arrives, so the upstream sets the pace."""
+        await self.send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
+        async for chunk in answer.source:
+            await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await self.send({"type": "http.response.body", "body": b""})
 
     async def _until_disconnect(self, work: Any) -> None:
         work_task = asyncio.ensure_future(work)
@@ -124,6 +228,60 @@ class DataPlaneConsumer(AsyncHttpConsumer):
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
+                self._client_gone = True
                 return
 
+    async def _measured_send(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self._status = message["status"]
+        elif self._first_byte_at is None and message.get("body"):
+            self._first_byte_at = perf_counter()
+        await self._send_raw(message)
 
+    def _finish(self) -> None:
+        """Metrics and the request log line: a few dict additions and one write(2), no await, no thread."""
+        total = perf_counter() - self._started
+        first_byte = None if self._first_byte_at is None else self._first_byte_at - self._started
+        request, answer = self._request, self._answer
+        # No status sent: 499 (nginx's "client closed request") when the client left first, 444 (nginx's "no
+        # response") for a fault that drops the connection on purpose, 500 when the simulator failed.
+        status = self._status or (
+            499 if self._client_gone else 444 if isinstance(answer, DroppedConnection) else 500
+        )
+        deployment = request.deployment if request else ""
+        mode = request.mode if request else ""
+        prompt_tokens = request.prompt_tokens if request else 0
+        completion_tokens = answer.completion_tokens if answer else 0
+        operation = self.operation.value if self.operation else "unknown"
+        observability.request_finished(deployment, operation, status, mode, prompt_tokens, completion_tokens,
+                                       first_byte, total)
+        if not settings.SIMULATOR_REQUEST_LOG:
+            return
+        fields = {
+            "event": "request",
+            "request_id": request_id_of(answer.headers) if answer else "",
+            "method": self.scope["method"],
+            "path": self.scope["path"],
+            "deployment": deployment,
+            "operation": operation,
+            "mode": mode,
+            "status": status,
+            "stream": isinstance(answer, StreamAnswer),
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "ttfb_ms": None if first_byte is None else round(first_byte * 1000, 3),
+            "total_ms": round(total * 1000, 3),
+            "client_disconnected": self._client_gone,
+        }
+        if settings.SIMULATOR_LOG_PROMPTS and request is not None:
+            fields["prompt"] = prompt_of(request.body)
+        write_request_line(fields)
+
+
+
+
+async def sleep_until(deadline: float) -> None:
+    """Sleep until a time.monotonic() deadline (not for a duration, so the work done since the request arrived
+    is inside it). Timers may fire up to a millisecond early; the loop sleeps again for what is left."""
+    while (remaining := deadline - monotonic()) > 0.0005:
+        await asyncio.sleep(remaining)

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from generators_app.answer_specs import chat_answer_spec, function_call_outputs_answered, responses_answer_spec
 from generators_app.answers import Answer, Headers, JsonAnswer, StreamAnswer
 from generators_app.catalogue import ModelSpec, Operation
 from generators_app.errors import ApiError, invalid_request
@@ -17,9 +18,28 @@ from generators_app.generation.chat import chat_completion_body, chat_stream_fra
 from generators_app.generation.common import draw_length, request_rng
 from generators_app.generation.completions import completion_body, completion_stream_frames, plan_completion
 from generators_app.generation.embeddings import embeddings_body
+from generators_app.generation.logprobs import token_logprobs
+from generators_app.generation.outputs import plan_output
+from generators_app.generation.responses import (
+    ResponsePlan,
+    output_as_input_items,
+    response_body,
+    response_echo,
+    response_stream_frames,
+)
+from generators_app.generation.text import text_generator
+from generators_app.media_requests import images_body, plan_audio, plan_images
+from generators_app.multipart_form import normalized_payload
 from generators_app.registry import ConfigSnapshot, DeploymentConfig
-from generators_app.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, parse_request
-from generators_app.tokens import count_chat_prompt, count_text, get_encoding
+from generators_app.response_store import context_items, save_turn
+from generators_app.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    ResponsesRequest,
+    parse_request,
+)
+from generators_app.tokens import count_chat_prompt, count_responses_input, count_text, get_encoding
 
 _JSON = b"application/json"
 _SSE = b"text/event-stream; charset=utf-8"
@@ -108,9 +128,11 @@ def prepare_chat(payload: dict[str, Any], deployment: DeploymentConfig) -> Prepa
         if request.seed is not None else _shared_rng
     )
     lengths = _completion_lengths(deployment, cap, prompt_tokens, n, rng)
+    spec = chat_answer_spec(request, payload, deployment)  # tools, structured output, reasoning
+    top_logprobs = (request.top_logprobs or 0) if request.logprobs else None
 
     def generate(headers: Headers) -> Answer:
-        plan = plan_chat(deployment, prompt_tokens, n, lengths, rng)
+        plan = plan_chat(deployment, prompt_tokens, n, lengths, rng, spec, cap, top_logprobs)
         if request.stream:
             options = request.stream_options
             include_usage = bool(options and options.include_usage)
@@ -214,10 +236,105 @@ def prepare_embeddings(payload: dict[str, Any], deployment: DeploymentConfig) ->
     return PreparedRequest(Operation.EMBEDDINGS, deployment, payload, False, prompt_tokens, 0, 1, generate)
 
 
+def prepare_images(payload: dict[str, Any], deployment: DeploymentConfig) -> PreparedRequest:
+    plan = plan_images(payload, deployment.model)
+
+    def generate(headers: Headers) -> Answer:
+        return _json(images_body(plan), headers)
+
+    # Image quotas are per request; the prompt is the only token count there is (no completion).
+    return PreparedRequest(Operation.IMAGES, deployment, payload, False, plan.prompt_tokens, 0, plan.n, generate)
+
+
+def _prepare_audio(operation: Operation, task: str, payload: dict[str, Any],
+                   deployment: DeploymentConfig) -> PreparedRequest:
+    """`payload` is the parsed multipart form; the PreparedRequest carries its normalized, JSON-safe form (the
+    file as its SHA-256 and size) for matching and recording. prompt_tokens counts the audio (10 tokens a
+    second) and the text prompt, so latency's per-input-token term grows per audio second."""
+    plan = plan_audio(task, payload, deployment.model)
+
+    def generate(headers: Headers) -> Answer:
+        body, content_type = plan.answer()
+        headers.append((b"content-type", content_type))
+        return JsonAnswer(200, body, headers, plan.transcript.output_tokens)
+
+    return PreparedRequest(operation, deployment, normalized_payload(payload), False, plan.prompt_tokens, 0, 1,
+                           generate)
+
+
+def prepare_audio_transcriptions(payload: dict[str, Any], deployment: DeploymentConfig) -> PreparedRequest:
+    return _prepare_audio(Operation.AUDIO_TRANSCRIPTIONS, "transcribe", payload, deployment)
+
+
+def prepare_audio_translations(payload: dict[str, Any], deployment: DeploymentConfig) -> PreparedRequest:
+    return _prepare_audio(Operation.AUDIO_TRANSLATIONS, "translate", payload, deployment)
+
+
+_LOGPROBS_INCLUDE = "message.output_text.logprobs"
+
+
+def prepare_responses(payload: dict[str, Any], deployment: DeploymentConfig) -> PreparedRequest:
+    """The Responses API: input items (after the `previous_response_id` chain) counted, the answer decided as in
+    chat (answer_specs/outputs), framed by generation/responses.py; stored for follow-ups unless `store: false`."""
+    request = parse_request(ResponsesRequest, payload)
+    model = deployment.model
+    if request.input is None and request.previous_response_id is None:
+        raise invalid_request("Missing required parameter: 'input'.", "input", "missing_required_parameter")
+    cap = request.max_output_tokens
+    if cap is not None and model.max_output_tokens and cap > model.max_output_tokens:
+        raise invalid_request(
+            f"max_output_tokens is too large: {cap}. This model supports at most {model.max_output_tokens} output "
+            f"tokens, whereas you provided {cap}.",
+            "max_output_tokens", "invalid_value",
+        )
+    raw_input = payload.get("input")
+    own_items = [{"role": "user", "content": raw_input}] if isinstance(raw_input, str) else list(raw_input or [])
+    context: list[dict[str, Any]] | None = []
+    if request.previous_response_id is not None:
+        context = context_items(request.previous_response_id)
+        if context is None and deployment.mode == "generate":
+            raise invalid_request(f"Previous response with id '{request.previous_response_id}' not found.",
+                                  "previous_response_id", "previous_response_not_found")
+    if context is None:  # replay/record modes: the chain is the upstream's, count this turn only
+        context = []
+    else:
+        function_call_outputs_answered(context, own_items)
+    items = [*context, *own_items]
+    spec = responses_answer_spec(request, items, deployment)
+    prompt_tokens = count_responses_input(model.tokenizer, items, request.instructions, payload.get("tools"))
+    if prompt_tokens + (cap or 1) > model.context_window:
+        raise invalid_request("Your input exceeds the context window of this model. Please adjust your input and try "
+                              "again.", "input", "context_length_exceeded")
+    seed = payload.get("seed")  # not in the API; honoured like chat's for deterministic tests
+    rng = request_rng(seed, deployment.name, items, cap) if type(seed) is int else _shared_rng
+    (length, finish_reason), = _completion_lengths(deployment, cap, prompt_tokens, 1, rng)
+    top_logprobs = (request.top_logprobs or 0) if _LOGPROBS_INCLUDE in (request.include or []) else None
+    echo = response_echo(payload, deployment.name, spec.reasoning_effort)
+
+    def generate(headers: Headers) -> Answer:
+        output = plan_output(spec, text_generator(model.tokenizer), length, finish_reason, cap, rng)
+        logprobs = token_logprobs(output.pieces, top_logprobs, rng) if top_logprobs is not None else None
+        plan = ResponsePlan(echo, prompt_tokens, output, spec.reasoning_effort is not None, logprobs)
+        if request.store is not False:
+            save_turn(plan.id, request.previous_response_id, own_items + output_as_input_items(plan))
+        if request.stream:
+            include_obfuscation = not (request.stream_options and request.stream_options.include_obfuscation is False)
+            frames, first = response_stream_frames(plan, rng, include_obfuscation)
+            return _stream(frames, first, headers, output.completion_tokens)
+        return _json(response_body(plan), headers, output.completion_tokens)
+
+    return PreparedRequest(Operation.RESPONSES, deployment, payload, bool(request.stream), prompt_tokens, cap, 1,
+                           generate)
+
+
 PREPARERS: dict[Operation, Callable[[dict[str, Any], DeploymentConfig], PreparedRequest]] = {
     Operation.CHAT: prepare_chat,
+    Operation.RESPONSES: prepare_responses,
     Operation.COMPLETIONS: prepare_completions,
     Operation.EMBEDDINGS: prepare_embeddings,
+    Operation.IMAGES: prepare_images,
+    Operation.AUDIO_TRANSCRIPTIONS: prepare_audio_transcriptions,
+    Operation.AUDIO_TRANSLATIONS: prepare_audio_translations,
 }
 
 

@@ -17,10 +17,10 @@ from urllib.parse import parse_qs
 import orjson
 from django.conf import settings
 
-from generators_app import operations
+from generators_app import limiting, modes, operations, shaping
 from generators_app.answers import Answer, Headers, JsonAnswer
 from generators_app.api_versions import V1_API_VERSIONS, accepted_api_versions
-from generators_app.catalogue import Operation
+from generators_app.catalogue import MULTIPART_OPERATIONS, Operation
 from generators_app.errors import (
     ApiError,
     Surface,
@@ -31,7 +31,10 @@ from generators_app.errors import (
     resource_not_found,
     unauthorized,
 )
+from generators_app.generation.images import base_url_from_headers, public_base_url
+from generators_app.multipart_form import parse_audio_form
 from generators_app.registry import ConfigSnapshot, DeploymentConfig, registry
+from generators_app.response_store import preload as preload_previous_responses
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,12 @@ class DataPlaneRequest:
     operation: Operation | None
     surface: str
     path_deployment: str | None = None
+    # What the pipeline learns on the way, for the transport's metrics and request log (observability.py).
+    deployment: str = ""
+    mode: str = ""
+    prompt_tokens: int = 0
+    # time.monotonic() when the transport got the request: latency deadlines count from here (shaping.py).
+    arrived_at: float = 0.0
 
 
 def _request_id() -> bytes:
@@ -130,6 +139,13 @@ def _parse_json(body: bytes) -> object:
         raise invalid_request(_BAD_JSON_MESSAGE) from None
 
 
+def _parse_body(request: DataPlaneRequest, operation: Operation) -> object:
+    """JSON for most operations; the audio operations take multipart/form-data (25 MiB at most)."""
+    if operation in MULTIPART_OPERATIONS:
+        return parse_audio_form(request.headers, request.body)
+    return _parse_json(request.body)
+
+
 def _resolve_deployment(request: DataPlaneRequest, snapshot: ConfigSnapshot, payload: object) -> DeploymentConfig:
     name = request.path_deployment
     if name is None:
@@ -147,6 +163,7 @@ def _resolve_deployment(request: DataPlaneRequest, snapshot: ConfigSnapshot, pay
 
 async def handle_request(request: DataPlaneRequest) -> Answer:
     deployment_name = request.path_deployment
+    deployment: DeploymentConfig | None = None
     try:
         operation = request.operation
         if operation is None:
@@ -160,14 +177,28 @@ async def handle_request(request: DataPlaneRequest) -> Answer:
         if operation is Operation.MODELS:
             return operations.models_answer(snapshot, common_headers(None))
         if request.path_deployment is not None:
-            _resolve_deployment(request, snapshot, None)  # AOAI checks the deployment before the body
-        payload = _parse_json(request.body)
+            deployment = _resolve_deployment(request, snapshot, None)  # AOAI checks the deployment before the body
+        payload = _parse_body(request, operation)
         deployment = _resolve_deployment(request, snapshot, payload)
-        deployment_name = deployment.name
+        deployment_name = request.deployment = deployment.name
+        request.mode = deployment.mode
         if not deployment.model.serves(operation):
             raise operation_not_supported(operation, deployment.model.name)
+        if operation is Operation.IMAGES:  # `url` answers link back to this simulator, as the client reached it
+            public_base_url.set(base_url_from_headers(request.headers))
+        if operation is Operation.RESPONSES:  # bring a previous_response_id chain from Redis (response_store.py)
+            await preload_previous_responses(payload)
         prepared = operations.prepare(operation, payload, deployment)
+        request.prompt_tokens = prepared.prompt_tokens
+        limit_headers = await limiting.admit(prepared, request.surface, request.query_string)
+        # latency and faults (profiles, x-simulator-* headers); raises ApiError for 429/500/503 faults
+        shaped = shaping.plan(request, deployment, prepared)
         headers = common_headers(deployment.name)
-        return prepared.generate(headers)
+        headers.extend(limit_headers)
+        # generate, replay or forward-and-record, per the deployment's mode
+        answer = await modes.answer_for_mode(request, prepared, headers, snapshot.version)
+        return shaped.apply(answer) if shaped is not None else answer
     except ApiError as error:
-        return error_answer(error, deployment_name)
+        answer = error_answer(error, deployment_name)
+        answer.headers.extend(await limiting.error_headers(error, deployment))
+        return answer

@@ -371,3 +371,192 @@ def parse_request(model: type[M], payload: Any) -> M:
         return model.model_validate(payload)
     except ValidationError as exc:
         raise validation_error_to_api_error(exc) from None
+
+
+# --- Responses API -----------------------------------------------------------------------------------------
+class InputTextPart(_Lenient):
+    type: Literal["input_text"]
+    text: str
+
+
+class InputImagePart(_Lenient):
+    type: Literal["input_image"]
+    image_url: str | None = None
+    file_id: str | None = None
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class InputFilePart(_Lenient):
+    type: Literal["input_file"]
+
+
+class OutputTextPart(_Lenient):
+    type: Literal["output_text"]
+    text: str
+
+
+class InputAudioItemPart(_Lenient):
+    type: Literal["input_audio"]
+
+
+ResponsesContentPart = _tagged_union(
+    "type",
+    {
+        "input_text": InputTextPart, "input_image": InputImagePart, "input_file": InputFilePart,
+        "input_audio": InputAudioItemPart, "output_text": OutputTextPart, "refusal": RefusalPart,
+    },
+)
+
+
+class ResponsesMessageItem(_Lenient):
+    type: Literal["message"] | None = None
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[ResponsesContentPart]
+
+
+class FunctionCallItem(_Lenient):
+    type: Literal["function_call"]
+    call_id: str
+    name: str
+    arguments: str
+
+
+class FunctionCallOutputItem(_Lenient):
+    type: Literal["function_call_output"]
+    call_id: str
+    output: str | list[ResponsesContentPart]
+
+
+class ItemReference(_Lenient):
+    type: Literal["item_reference"]
+    id: str
+
+
+class ReasoningInputItem(_Lenient):
+    type: Literal["reasoning"]
+
+
+def _responses_item_tag(value: Any) -> str | None:
+    """Items are tagged by `type`; a message may leave it out (`{"role": "user", "content": "..."}`)."""
+    if isinstance(value, dict):
+        tag = value.get("type")
+        if tag is None and "role" in value:
+            tag = "message"
+    else:
+        tag = getattr(value, "type", None)
+    return f"<{tag}>" if isinstance(tag, str) else None
+
+
+_responses_item_tag.__name__ = "type"
+_RESPONSES_ITEMS: dict[str, type[BaseModel]] = {
+    "message": ResponsesMessageItem,
+    "function_call": FunctionCallItem,
+    "function_call_output": FunctionCallOutputItem,
+    "item_reference": ItemReference,
+    "reasoning": ReasoningInputItem,
+}
+ResponsesInputItem = Annotated[
+    Union[tuple(Annotated[model, Tag(f"<{tag}>")] for tag, model in _RESPONSES_ITEMS.items())],  # noqa: UP007
+    Discriminator(_responses_item_tag),
+]
+
+
+class ResponsesFunctionTool(_Lenient):
+    type: Literal["function"]
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ResponsesHostedTool(_Lenient):
+    """web_search, file_search, code_interpreter, mcp, ...: accepted and echoed, never called here."""
+
+    type: str
+
+
+def _responses_tool_tag(value: Any) -> str | None:
+    tag = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if not isinstance(tag, str):
+        return None
+    return "<function>" if tag == "function" else "<hosted>"
+
+
+_responses_tool_tag.__name__ = "type"
+ResponsesTool = Annotated[
+    Union[Annotated[ResponsesFunctionTool, Tag("<function>")], Annotated[ResponsesHostedTool, Tag("<hosted>")]],  # noqa: UP007
+    Discriminator(_responses_tool_tag),
+]
+
+
+class ResponsesToolChoiceObject(_Lenient):
+    type: str
+    name: str | None = None
+
+
+class ResponsesTextFormatText(_Lenient):
+    type: Literal["text"]
+
+
+class ResponsesTextFormatJsonObject(_Lenient):
+    type: Literal["json_object"]
+
+
+class ResponsesTextFormatJsonSchema(_Lenient):
+    type: Literal["json_schema"]
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
+    schema_: dict[str, Any] = Field(alias="schema")
+    description: str | None = None
+    strict: bool | None = None
+
+
+ResponsesTextFormat = _tagged_union(
+    "type",
+    {
+        "text": ResponsesTextFormatText,
+        "json_object": ResponsesTextFormatJsonObject,
+        "json_schema": ResponsesTextFormatJsonSchema,
+    },
+)
+
+
+class ResponsesText(_Lenient):
+    format: ResponsesTextFormat | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+
+
+class ResponsesReasoning(_Lenient):
+    effort: Literal["minimal", "low", "medium", "high"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+
+class ResponsesStreamOptions(_Lenient):
+    include_obfuscation: bool | None = None
+
+
+class ResponsesRequest(_Lenient):
+    model: str | None = None
+    input: str | list[ResponsesInputItem] | None = None
+    instructions: str | None = None
+    max_output_tokens: int | None = Field(default=None, ge=16)
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    previous_response_id: str | None = None
+    stream: bool | None = None
+    stream_options: ResponsesStreamOptions | None = None
+    tools: list[ResponsesTool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | ResponsesToolChoiceObject | None = None
+    parallel_tool_calls: bool | None = None
+    text: ResponsesText | None = None
+    reasoning: ResponsesReasoning | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    include: list[str] | None = None
+    store: bool | None = None
+    background: bool | None = None
+    metadata: dict[str, str] | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    user: str | None = None
+    service_tier: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None

@@ -6,11 +6,12 @@ from django.dispatch import receiver
 from generators_app.models import ApiKey, Deployment
 from generators_app.services import bump_config_version
 from limits_app.models import FaultProfile, LatencyProfile, LimitProfile
-from recordings_app.models import RecordingSet
+from recordings_app.models import Recording, RecordingSet
+from recordings_app.signals import recordings_changed
 
-# What the data plane's snapshot holds (registry.load_snapshot); recordings themselves are indexed by
-# recordings_app, which owns their cache.
-CACHED_MODELS = (Deployment, ApiKey, LimitProfile, LatencyProfile, FaultProfile, RecordingSet)
+# What the data plane's snapshot holds (registry.load_snapshot), and recordings, whose in-process index
+# (recordings_app.index) is rebuilt per version. Hit counts are written with QuerySet.update: no signal.
+CACHED_MODELS = (Deployment, ApiKey, LimitProfile, LatencyProfile, FaultProfile, RecordingSet, Recording)
 
 
 @receiver(post_save)
@@ -18,3 +19,8 @@ CACHED_MODELS = (Deployment, ApiKey, LimitProfile, LatencyProfile, FaultProfile,
 def invalidate_on_change(sender, **kwargs) -> None:
     if sender in CACHED_MODELS:
         bump_config_version()
+
+
+@receiver(recordings_changed)
+def invalidate_on_bulk_recording_change(sender, **kwargs) -> None:
+    bump_config_version()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import tiktoken
 import tiktoken.load
 
@@ -340,6 +341,23 @@ def _tools_tokens(count: _Counter, tools: object) -> int:
     return total + FUNC_END if total else 0
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_tools_tokens(encoding_name: str, tools_json: bytes) -> int:
+    return _tools_tokens(_counter(encoding_name), orjson.loads(tools_json))
+
+
+def _tools_tokens_of(encoding_name: str, tools: object) -> int:
+    """Agents send the same tool definitions with every request: count each set once (keyed by its JSON,
+    which costs a few microseconds against a dozen tokenizer calls)."""
+    if not tools:
+        return 0
+    try:
+        key = orjson.dumps(tools)
+    except TypeError:
+        return _tools_tokens(_counter(encoding_name), tools)
+    return _cached_tools_tokens(encoding_name, key)
+
+
 def _tool_choice_tokens(count: _Counter, tool_choice: object) -> int:
     if tool_choice == "none":
         return TOOL_CHOICE_NONE_TOKENS
@@ -401,7 +419,7 @@ def count_chat_prompt(
     """
     count = _counter(encoding_name)
     role_tokens = count.role
-    total = REPLY_PRIMER_TOKENS + _tools_tokens(count, tools) + _tool_choice_tokens(count, tool_choice)
+    total = REPLY_PRIMER_TOKENS + _tools_tokens_of(encoding_name, tools) + _tool_choice_tokens(count, tool_choice)
     call_names: dict[str, str] = {}
     in_parallel_results = False  # inside the run of tool messages answering a parallel call
     pending_results: list[str] = []
@@ -511,3 +529,37 @@ def count_responses_input(
     for item in _as_list(input):
         total += _item_tokens(count, item)
     return total
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Tool calls the model writes (completion side).
+
+# A tool-call answer costs its recipient header, its arguments and this framing (the separator and the end of
+# the message). Pinned by the recordings: two parallel calls bill 54 completion tokens in both chat and
+# Responses (5 + 6 for " to=multi_tool_use.parallel" + 43 for the tool_uses document).
+TOOL_CALL_OUTPUT_FRAMING_TOKENS = 5
+
+
+def count_tool_calls_output(encoding_name: str, calls: list[tuple[str, str]]) -> int:
+    """Completion tokens of an answer made of tool calls, given (name, arguments) for each call.
+
+    One call is addressed to the function itself; several go through the `multi_tool_use.parallel` wrapper
+    as one JSON document, the rendering `count_chat_prompt` uses when such an answer comes back as history.
+    """
+    count = _counter(encoding_name)
+    if not calls:
+        return 0
+    if len(calls) == 1:
+        name, arguments = calls[0]
+        return TOOL_CALL_OUTPUT_FRAMING_TOKENS + count(f" to=functions.{name}") + count(arguments)
+    uses = ",".join(
+        f'{{"recipient_name":{_json_encoder.encode("functions." + name)},'
+        f'"parameters":{_parallel_arguments(arguments)}}}'
+        for name, arguments in calls
+    )
+    return TOOL_CALL_OUTPUT_FRAMING_TOKENS + count(" to=multi_tool_use.parallel") + count(f'{{"tool_uses":[{uses}]}}')
+
+
+def tool_call_output_overhead(encoding_name: str, name: str) -> int:
+    """The tokens of a single tool call besides its arguments (to cut arguments at a token cap)."""
+    return TOOL_CALL_OUTPUT_FRAMING_TOKENS + _counter(encoding_name)(f" to=functions.{name}")

@@ -68,6 +68,8 @@ class FaultProfileConfig:
     timeout_ms: int
     fail_first: int
     content_filter_terms: tuple[str, ...]
+    # The profile's last save: "fail the first N" counts start again when it changes (limits_app.faults).
+    revision: str = ""
 
     @classmethod
     def from_model(cls, row: FaultProfile) -> FaultProfileConfig:
@@ -78,4 +80,5 @@ class FaultProfileConfig:
             timeout_ms=row.timeout_ms,
             fail_first=row.fail_first,
             content_filter_terms=tuple(str(term) for term in (row.content_filter_terms or [])),
+            revision=row.updated_at.isoformat() if row.updated_at else "",
         )

@@ -140,10 +140,14 @@ class MissExplanation:
             return f"{head} The set holds no enabled {self.operation} recordings."
         parts = []
         for near in self.nearest:
+            who = f"recording {near.recording_id} ({near.deployment_name})"
+            if not near.differing_fields:  # equal bodies, different keys: stored before an ignore change
+                parts.append(f"{who} has an equal body but an outdated key (save it in admin to re-key it)")
+                continue
             shown = list(near.differing_fields[:FIELDS_SHOWN])
             more = len(near.differing_fields) - len(shown)
             fields = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
-            parts.append(f"recording {near.recording_id} ({near.deployment_name}) differs in {fields}")
+            parts.append(f"{who} differs in {fields}")
         return f"{head} Nearest: " + "; ".join(parts) + "."
 
     def error_body(self) -> dict[str, Any]:

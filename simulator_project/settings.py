@@ -76,6 +76,9 @@ TEMPLATES = [
 _DATABASE_URL = env_str("DATABASE_URL", "")
 if _DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(_DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # An unreachable database host fails fast (readiness probe, startup) instead of hanging on TCP.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -96,6 +99,8 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or REDIS_URL
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# The queue tasks go to and a worker reads by default: give simulators sharing one Redis their own queue.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "memory://"
 
@@ -129,6 +134,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Uploaded import files and produced exports of recording jobs (recordings_app.Job); web and worker must share it.
+MEDIA_ROOT = Path(env_str("SIMULATOR_MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = "media/"  # never served as is: job files are downloaded through the admin (staff only)
 
 LOGGING = {
     "version": 1,
@@ -151,3 +159,56 @@ SIMULATOR_SEED_DEFAULT_DEPLOYMENTS = env_bool("SIMULATOR_SEED_DEFAULT_DEPLOYMENT
 # How often each process checks the configuration version stamp that admin/API/config edits bump.
 SIMULATOR_CONFIG_POLL_SECONDS = env_float("SIMULATOR_CONFIG_POLL_SECONDS", 1.0)
 SIMULATOR_MAX_BODY_BYTES = int(env_float("SIMULATOR_MAX_BODY_BYTES", 32 * 1024 * 1024))
+
+# --- Responses API (docs/agents.md) ------------------------------------------------------------------------
+# Responses kept for previous_response_id: per process, and in Redis too when REDIS_URL is set (all workers).
+SIMULATOR_RESPONSES_TTL_SECONDS = env_float("SIMULATOR_RESPONSES_TTL_SECONDS", 3600.0)
+SIMULATOR_RESPONSES_MAX_STORED = int(env_float("SIMULATOR_RESPONSES_MAX_STORED", 10_000))
+SIMULATOR_RESPONSES_MAX_BYTES = int(env_float("SIMULATOR_RESPONSES_MAX_BYTES", 16 * 1024 * 1024))
+
+# --- images and audio (docs/images-audio.md) ---------------------------------------------------------------
+# The base of image links in `url` answers; empty: the scheme and host the client called (X-Forwarded-* first).
+SIMULATOR_PUBLIC_URL = env_str("SIMULATOR_PUBLIC_URL", "")
+# How long an image link stays valid (AOAI's links last a day, OpenAI's an hour).
+SIMULATOR_IMAGE_URL_TTL_SECONDS = int(env_float("SIMULATOR_IMAGE_URL_TTL_SECONDS", 3600))
+
+# --- rate limits (docs/limits.md): shared through Redis when REDIS_URL is set, in process otherwise ----------
+# Every deployment's limiter state is the Redis hash "<prefix>:<deployment>"; give each simulator its own prefix
+# when several share one Redis but must not share quotas.
+SIMULATOR_LIMITER_KEY_PREFIX = env_str("SIMULATOR_LIMITER_KEY_PREFIX", "simulator:limits")
+# A Redis call slower than this counts as "Redis unreachable": the limiter falls back to the in-process one.
+SIMULATOR_LIMITER_REDIS_TIMEOUT_SECONDS = env_float("SIMULATOR_LIMITER_REDIS_TIMEOUT_SECONDS", 1.0)
+# While Redis is down, one background probe per process checks it this often (never a request).
+SIMULATOR_LIMITER_PROBE_SECONDS = env_float("SIMULATOR_LIMITER_PROBE_SECONDS", 5.0)
+
+# --- team setup: health, metrics, request log, shutdown, first admin (docs/team-setup.md) ----------------
+# Each /readyz check (database, Redis) fails after this long: an unreachable host must not hang the probe.
+SIMULATOR_READY_TIMEOUT_SECONDS = env_float("SIMULATOR_READY_TIMEOUT_SECONDS", 2.0)
+# How often each process moves its request counts into the shared metric files (generators_app/observability).
+SIMULATOR_METRICS_FLUSH_SECONDS = env_float("SIMULATOR_METRICS_FLUSH_SECONDS", 0.5)
+# One JSON line per data-plane request on stdout; prompt text in it only when SIMULATOR_LOG_PROMPTS is set.
+SIMULATOR_REQUEST_LOG = env_bool("SIMULATOR_REQUEST_LOG", True)
+SIMULATOR_LOG_PROMPTS = env_bool("SIMULATOR_LOG_PROMPTS", False)
+# On SIGTERM, in-flight requests and streams get this long to finish before they are cut.
+SIMULATOR_GRACEFUL_SHUTDOWN_SECONDS = env_float("SIMULATOR_GRACEFUL_SHUTDOWN_SECONDS", 20.0)
+# A Django admin superuser created at first start (`manage.py prepare`) when both are set.
+SIMULATOR_ADMIN_USERNAME = env_str("SIMULATOR_ADMIN_USERNAME", "")
+SIMULATOR_ADMIN_PASSWORD = env_str("SIMULATOR_ADMIN_PASSWORD", "")
+SIMULATOR_ADMIN_EMAIL = env_str("SIMULATOR_ADMIN_EMAIL", "")
+
+# --- latency and faults (docs/latency-faults.md) -------------------------------------------------------------
+# Honour the per-request x-simulator-latency-ms and x-simulator-fault headers (turn off for a shared simulator
+# whose clients must not choose their own latency and failures).
+SIMULATOR_ALLOW_OVERRIDES = env_bool("SIMULATOR_ALLOW_OVERRIDES", True)
+# The latency profiles the default deployments get at first start: "realistic" (per model family, like a real
+# deployment) or "zero" (no delay, for throughput tests; the test suite and `python -m bench` use it).
+SIMULATOR_DEFAULT_LATENCY = env_str("SIMULATOR_DEFAULT_LATENCY", "realistic")
+
+# --- record and replay (docs/record-replay.md) ------------------------------------------------------------
+# Record modes: how long to wait for the upstream to accept the connection, and between two bytes of its answer.
+SIMULATOR_UPSTREAM_CONNECT_TIMEOUT_SECONDS = env_float("SIMULATOR_UPSTREAM_CONNECT_TIMEOUT_SECONDS", 10.0)
+SIMULATOR_UPSTREAM_READ_TIMEOUT_SECONDS = env_float("SIMULATOR_UPSTREAM_READ_TIMEOUT_SECONDS", 300.0)
+# Replay: recordings' answers each process keeps in memory (least recently used ones are dropped first).
+SIMULATOR_REPLAY_CACHE_ENTRIES = int(env_float("SIMULATOR_REPLAY_CACHE_ENTRIES", 4096))
+# Replay hit counts are added to the database in batches this often (off the request path).
+SIMULATOR_HIT_FLUSH_SECONDS = env_float("SIMULATOR_HIT_FLUSH_SECONDS", 1.0)

@@ -1,13 +1,8 @@
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import include, path
 
-
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
-
-
+# /healthz, /readyz and /metrics are served ahead of Django: generators_app/probes.py.
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("healthz", healthz),
+    path("api/", include("simulator_project.api.urls")),
 ]

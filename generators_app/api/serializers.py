@@ -12,16 +12,15 @@ from generators_app.catalogue import MODELS
 from generators_app.models import ApiKey, Deployment
 from limits_app.models import FaultProfile, LatencyProfile, LimitProfile
 from recordings_app.models import RecordingSet
+from simulator_project.api.fields import NameReferenceField
 
+MAX_INTEGER = 2**31 - 1
 _UNKNOWN_MODEL = 'Unknown model "{input}". Known models: ' + ", ".join(MODELS) + "."
 
 
-def _profile_field(queryset: Any, what: str) -> serializers.SlugRelatedField:
-    return serializers.SlugRelatedField(
-        slug_field="name", queryset=queryset, required=False, allow_null=True,
-        error_messages={"does_not_exist": f"No {what} named '{{value}}'."},
-        help_text=f"The {what}'s name, or null for none.",
-    )
+def _profile_field(queryset: Any, what: str) -> NameReferenceField:
+    return NameReferenceField(what, queryset=queryset, required=False, allow_null=True,
+                              help_text=f"The {what}'s name, or null for none.")
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
@@ -43,7 +42,12 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "upstream_endpoint", "upstream_key_env", "upstream_key", "has_upstream_key", "created_at", "updated_at",
         )
         read_only_fields = ("created_at", "updated_at")
-        extra_kwargs = {"model": {"error_messages": {"invalid_choice": _UNKNOWN_MODEL}}}
+        extra_kwargs = {
+            "model": {"error_messages": {"invalid_choice": _UNKNOWN_MODEL}},
+            # PostgreSQL's integer columns stop here while SQLite's do not: one limit, whatever the database.
+            "output_tokens_mean": {"max_value": MAX_INTEGER},
+            "output_tokens_std": {"max_value": MAX_INTEGER},
+        }
 
     def get_has_upstream_key(self, deployment: Deployment) -> bool:
         return bool(deployment.upstream_key)
@@ -55,7 +59,15 @@ class DeploymentSerializer(serializers.ModelSerializer):
         return services.do_update_deployment(instance, **validated_data)
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class KeyNameMixin:
+    def validate_name(self, name: str) -> str:
+        # A key is addressed by name in URLs (/api/keys/<name>/), so a name cannot hold '/'.
+        if "/" in name:
+            raise serializers.ValidationError("A name cannot contain '/'.")
+        return name
+
+
+class ApiKeySerializer(KeyNameMixin, serializers.ModelSerializer):
     """What list and detail show: never the secret, never its hash."""
 
     class Meta:
@@ -80,7 +92,7 @@ class ApiKeySecretSerializer(serializers.Serializer):
         return _validate_new_secret(secret)
 
 
-class ApiKeyCreateSerializer(ApiKeySecretSerializer, serializers.ModelSerializer):
+class ApiKeyCreateSerializer(KeyNameMixin, ApiKeySecretSerializer, serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields = ("name", "key")

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,9 +19,10 @@ from generators_app.api.serializers import (
     DeploymentSerializer,
 )
 from generators_app.models import ApiKey, Deployment
+from limits_app.api.serializers import LimiterStateSerializer
+from limits_app.services import read_limiter_state, reset_limiter_state
+from simulator_project.api.fields import NAME_LOOKUP
 
-# Names may hold '.', as in "gpt-4.1"; anything but '/' is a valid lookup value.
-NAME_LOOKUP = r"[^/]+"
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -33,6 +35,27 @@ class DeploymentViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Deployment]:
         return Deployment.objects.select_related("limit_profile", "latency_profile", "fault_profile", "recording_set")
+
+    def _limited(self) -> Deployment:
+        deployment = self.get_object()
+        if deployment.limit_profile is None:
+            raise NotFound(f"Deployment '{deployment.name}' has no limit profile: nothing limits it.")
+        return deployment
+
+    @extend_schema(responses={200: LimiterStateSerializer})
+    @action(detail=True, methods=["get"])
+    def limiter(self, request: Request, name: str) -> Response:
+        """What the deployment has used of its limits right now, and what remains (404 if it has no limit profile)."""
+        deployment = self._limited()
+        return Response(LimiterStateSerializer(read_limiter_state(deployment.name, deployment.limit_profile)).data)
+
+    @extend_schema(request=None, responses={200: LimiterStateSerializer})
+    @action(detail=True, methods=["post"], url_path="limiter/reset")
+    def reset_limiter(self, request: Request, name: str) -> Response:
+        """Forget what the deployment has used: its next request starts on a full quota."""
+        deployment = self._limited()
+        reset_limiter_state(deployment.name)
+        return Response(LimiterStateSerializer(read_limiter_state(deployment.name, deployment.limit_profile)).data)
 
 
 class ApiKeyViewSet(

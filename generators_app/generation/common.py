@@ -30,6 +30,13 @@ COMPLETION_FILTER_RESULTS = {
 STREAM_CHUNK_FILTER_RESULTS = {"hate": _SAFE, "self_harm": _SAFE, "sexual": _SAFE, "violence": _SAFE}
 
 
+def filtered_results(results: dict[str, Any], category: str) -> dict[str, Any]:
+    """A copy of content-filter annotations with ``category`` triggered (a content-filter term matched)."""
+    triggered = {"filtered": True, "detected": True} if category == "jailbreak" else {
+        "filtered": True, "severity": "medium"}
+    return {**results, category: triggered}
+
+
 def prompt_filter_results(prompt_count: int = 1) -> list[dict[str, Any]]:
     return [{"prompt_index": i, "content_filter_results": PROMPT_FILTER_RESULTS} for i in range(prompt_count)]
 
@@ -43,9 +50,17 @@ def random_id(prefix: str, length: int = 29) -> str:
     return prefix + os.urandom(length).translate(_ID_TABLE).decode("ascii")
 
 
+# A fixed pool of random characters: a pad is a slice of it, so one getrandbits call makes a pad (a stream
+# makes one per chunk; drawing each character took most of the time of building a stream).
+_PAD_POOL = "".join(random.Random(0x0BF5).choices(_ALNUM, k=4096))
+
+
 def obfuscation(rng: random.Random) -> str:
-    """OpenAI pads stream chunks with a random string so that sizes do not reveal the tokens."""
-    return "".join(rng.choices(_ALNUM, k=rng.randint(0, 15)))
+    """OpenAI pads stream chunks with a random string (0-15 characters) so that sizes do not reveal the tokens."""
+    bits = rng.getrandbits(16)
+    start = bits >> 4  # 0..4095; the pool wraps by starting no later than 4080
+    start = start if start <= 4080 else start - 16
+    return _PAD_POOL[start: start + (bits & 15)]
 
 
 def request_rng(seed: int | None, *parts: Any) -> random.Random:

@@ -159,6 +159,8 @@ class SimulatorServer:
         env["SIMULATOR_DATA_DIR"] = str(self.data_dir)
         env["SIMULATOR_API_KEY"] = self.api_key
         env["PYTHONUNBUFFERED"] = "1"  # so the log file is current when we show its tail
+        # Default deployments without latency, so tests and benchmarks run at full speed (extra_env may override).
+        env["SIMULATOR_DEFAULT_LATENCY"] = "zero"
         inherited_db = env.get("DATABASE_URL", "").strip()
         if "DATABASE_URL" not in self.extra_env and inherited_db:
             if is_postgres_url(inherited_db):
