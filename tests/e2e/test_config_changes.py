@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import openai
 
 from tests.support.server import SimulatorServer
+from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,18 +22,6 @@ def _apply_config(server: SimulatorServer, text: str, tmp_path: Path) -> None:
     env = server.child_env  # the same database as the running server
     subprocess.run([sys.executable, "manage.py", "apply_config", str(config)], cwd=REPO, env=env, check=True,
                    capture_output=True, timeout=60)
-
-
-def _eventually(check, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            check()
-            return
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_changes_from_another_process_reach_every_worker(tmp_path: Path) -> None:
@@ -57,4 +45,4 @@ def test_changes_from_another_process_reach_every_worker(tmp_path: Path) -> None
                 )
                 assert response.status_code == 200
 
-        _eventually(new_deployment_and_key_work)
+        eventually(new_deployment_and_key_work, timeout=5.0)

@@ -10,13 +10,14 @@ neither B's database nor its log.
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import openai
 import pytest
 
 from tests.support.server import SimulatorServer
+from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 API_VERSION = "2024-10-21"
@@ -171,15 +173,7 @@ def _count_recordings(server: SimulatorServer, set_name: str) -> int:
     return int(_manage(server, "shell", "-c", code).strip().splitlines()[-1])
 
 
-def _eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except (AssertionError, openai.APIError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+_eventually = functools.partial(eventually, timeout=15.0, interval=0.2)
 
 
 def _timed_stream(client: openai.AzureOpenAI, **kwargs: Any) -> tuple[list[dict], list[float]]:

@@ -4,8 +4,8 @@ Django test client, logged in as a superuser."""
 
 from __future__ import annotations
 
+import functools
 import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +22,7 @@ from django.test import Client
 
 from tests.support.reference import load_cassette
 from tests.support.server import SimulatorServer
+from tests.support.waiting import eventually
 
 CONFIG = """\
 recording_sets:
@@ -60,15 +61,7 @@ def database_of(server: SimulatorServer) -> Iterator[None]:
         ContentType.objects.clear_cache()
 
 
-def _eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except (AssertionError, openai.APIError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+_eventually = functools.partial(eventually, timeout=10.0, interval=0.1)
 
 
 def _error_of(call: Callable[[], Any]) -> openai.APIError | None:
