@@ -179,7 +179,8 @@ async def handle_request(request: DataPlaneRequest) -> Answer:
         if request.path_deployment is not None:
             deployment = _resolve_deployment(request, snapshot, None)  # AOAI checks the deployment before the body
         payload = _parse_body(request, operation)
-        deployment = _resolve_deployment(request, snapshot, payload)
+        if deployment is None:  # the v1 surfaces name it in the body
+            deployment = _resolve_deployment(request, snapshot, payload)
         deployment_name = request.deployment = deployment.name
         request.mode = deployment.mode
         if not deployment.model.serves(operation):
