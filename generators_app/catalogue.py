@@ -20,6 +20,20 @@ class Operation(StrEnum):
     AUDIO_TRANSLATIONS = "audio_translations"
 
 
+class CustomOperation(str):
+    """An operation an extension adds (``document_analysis``): a plain string that, like an ``Operation``
+    member, has a ``value``, so the limiter, the modes, the recordings and the metrics treat both alike."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+
+AnyOperation = Operation | CustomOperation
+
+
 # The operation names AOAI uses in its messages (429 bodies, OperationNotSupported).
 OPERATION_IDS: dict[Operation, str] = {
     Operation.CHAT: "ChatCompletions_Create",
@@ -74,7 +88,7 @@ class ModelSpec:
     name: str
     version_string: str  # what answers carry in `model`
     tokenizer: str  # "o200k_base" | "cl100k_base"
-    operations: frozenset[Operation]
+    operations: frozenset[AnyOperation]
     context_window: int
     max_output_tokens: int = 0
     embedding_dimensions: int = 0
@@ -85,7 +99,7 @@ class ModelSpec:
     image: ImageSupport | None = None
     audio: AudioSupport | None = None
 
-    def serves(self, operation: Operation) -> bool:
+    def serves(self, operation: AnyOperation) -> bool:
         return operation in self.operations
 
 
@@ -154,4 +168,22 @@ def get_model(name: str) -> ModelSpec | None:
 
 
 def model_choices() -> list[tuple[str, str]]:
+    """Callable choices (evaluated when used), so models that extensions add are choices too."""
     return [(name, name) for name in MODELS]
+
+
+def add_model(spec: ModelSpec) -> None:
+    """Add a model to the catalogue (extensions, at start). A built-in model cannot be replaced."""
+    existing = MODELS.get(spec.name)
+    if existing is not None and existing is not spec:
+        raise ValueError(f"a model named '{spec.name}' already exists")
+    MODELS[spec.name] = spec
+
+
+def operation_id(operation: AnyOperation) -> str:
+    """The operation's name in AOAI messages (``ChatCompletions_Create``); an extension's own name for its own."""
+    return OPERATION_IDS.get(operation, operation.value)  # type: ignore[call-overload]
+
+
+def operation_label(operation: AnyOperation) -> str:
+    return OPERATION_LABELS.get(operation, operation.value)  # type: ignore[call-overload]

@@ -17,8 +17,9 @@ from django.conf import settings
 
 from generators_app import observability
 from generators_app.answers import Answer, DroppedConnection, JsonAnswer, StreamAnswer
-from generators_app.catalogue import Operation
+from generators_app.catalogue import AnyOperation
 from generators_app.errors import ApiError, body_too_large
+from generators_app.extensions.registry import Route
 from generators_app.pipeline import DataPlaneRequest, error_answer, handle_request
 from generators_app.request_log import prompt_of, request_id_of, write_request_line
 
@@ -32,12 +33,15 @@ _INTERNAL_ERROR = ApiError(
 
 
 class DataPlaneConsumer(AsyncHttpConsumer):
-    operation: Operation | None = None
+    operation: AnyOperation | None = None
     surface: str = ""
+    route: Route | None = None
 
-    def __init__(self, operation: Operation | None = None, surface: str = "") -> None:
+    def __init__(self, operation: AnyOperation | None = None, surface: str = "", route: Route | None = None) -> None:
         super().__init__()
-        self.operation, self.surface = operation, surface
+        self.operation, self.surface, self.route = operation, surface, route
+        # An extension route may opt out of metrics and the request log.
+        self._counted = route is None or route.metrics
         self._body_size = 0
         self._too_large = False
         # Measured per request for metrics and the request log (see _finish).
@@ -85,7 +89,8 @@ class DataPlaneConsumer(AsyncHttpConsumer):
         if message.get("more_body"):
             return
         self._started = perf_counter()
-        observability.request_started()
+        if self._counted:
+            observability.request_started()
         try:
             if self._too_large:
                 await self._send_json(error_answer(body_too_large(settings.SIMULATOR_MAX_BODY_BYTES)))
@@ -109,6 +114,8 @@ class DataPlaneConsumer(AsyncHttpConsumer):
             surface=self.surface,
             path_deployment=url_kwargs.get("deployment"),
             arrived_at=self._arrived_at,
+            route=self.route,
+            path_params=url_kwargs if self.route is not None else {},
         )
         self._request = request
         try:
@@ -240,6 +247,8 @@ class DataPlaneConsumer(AsyncHttpConsumer):
 
     def _finish(self) -> None:
         """Metrics and the request log line: a few dict additions and one write(2), no await, no thread."""
+        if not self._counted:
+            return
         total = perf_counter() - self._started
         first_byte = None if self._first_byte_at is None else self._first_byte_at - self._started
         request, answer = self._request, self._answer

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from generators_app.catalogue import OPERATION_IDS, OPERATION_LABELS, Operation
+from generators_app.catalogue import AnyOperation, operation_id, operation_label
 from generators_app.generation.common import PROMPT_FILTER_RESULTS, filtered_results
 
 
@@ -91,8 +91,8 @@ def deployment_not_found(surface: str, name: str) -> ApiError:
     )
 
 
-def operation_not_supported(operation: Operation, model: str) -> ApiError:
-    label = OPERATION_LABELS[operation]
+def operation_not_supported(operation: AnyOperation, model: str) -> ApiError:
+    label = operation_label(operation)
     message = (
         f"The {label} operation does not work with the specified model, {model}. Please choose different model "
         "and try again. You can learn more about which models can be used with each operation here: "
@@ -123,7 +123,7 @@ def _openai_wait(ms: int) -> str:
 
 def rate_limited(
     surface: str,
-    operation: Operation,
+    operation: AnyOperation,
     api_version: str | None,
     deployment: str,
     *,
@@ -157,7 +157,7 @@ def rate_limited(
     kind = "token rate limit" if cause == "tokens" else "call rate limit"
     unit = "second" if seconds == 1 else "seconds"
     message = (
-        f"Requests to the {OPERATION_IDS[operation]} Operation under Azure OpenAI API version "
+        f"Requests to the {operation_id(operation)} Operation under Azure OpenAI API version "
         f"{api_version or 'v1'} have exceeded {kind} of your current OpenAI S0 pricing tier. Please retry after "
         f"{seconds} {unit}. Please go here: https://aka.ms/oai/quotaincrease if you would like to further "
         "increase the default rate limit."

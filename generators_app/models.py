@@ -28,7 +28,7 @@ deployment_name_validator = RegexValidator(
 
 class Deployment(models.Model):
     name = models.CharField(max_length=64, unique=True, validators=[deployment_name_validator])
-    model = models.CharField(max_length=64, choices=model_choices())
+    model = models.CharField(max_length=64, choices=model_choices)
     mode = models.CharField(max_length=32, choices=DeploymentMode.choices, default=DeploymentMode.GENERATE)
     output_tokens_mean = models.PositiveIntegerField(
         default=60, help_text="Mean completion length (tokens) when a request sets no max_tokens."

@@ -13,6 +13,7 @@ edit, and the explanation of a strict miss, read the database.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,15 @@ from generators_app.multipart_form import normalized_payload
 from recordings_app import services as recordings
 from recordings_app.index import hit_counter, recording_index
 from recordings_app.matching import match_key, normalize_body
-from recordings_app.recorder import MAX_HOPS, Capture, UpstreamUnreachable, build_target, forward, record_hops
+from recordings_app.recorder import (
+    MAX_HOPS,
+    Capture,
+    UpstreamUnreachable,
+    build_target,
+    extension_target,
+    forward,
+    record_hops,
+)
 from recordings_app.replay import InvalidRecording, ReplayedJson, StoredAnswer, replay
 
 if TYPE_CHECKING:
@@ -48,7 +57,7 @@ async def answer_for_mode(
     deployment = prepared.deployment
     mode = deployment.mode
     if mode == DeploymentMode.GENERATE:
-        return prepared.generate(headers)
+        return await _generated(prepared, headers)
     if mode == DeploymentMode.RECORD:
         return await _forward_and_record(request, prepared, headers)
     if mode not in _REPLAY_MODES:
@@ -72,7 +81,7 @@ async def answer_for_mode(
         logger.warning("cannot replay: %s", problem)
         raise ApiError(500, problem.error_body()) from None
     if mode == DeploymentMode.REPLAY_OR_GENERATE:
-        return prepared.generate(headers)
+        return await _generated(prepared, headers)
     if mode == DeploymentMode.REPLAY_OR_RECORD:
         return await _forward_and_record(request, prepared, headers)
     explanation = await recording_index.explain(
@@ -80,6 +89,11 @@ async def answer_for_mode(
         deployment=deployment.name, key=key, normalized=normalized, ignore_fields=recording_set.ignore_fields,
     )
     raise ApiError(404, explanation.error_body())
+
+
+async def _generated(prepared: PreparedRequest, headers: Headers) -> Answer:
+    answer = prepared.generate(headers)
+    return await answer if inspect.isawaitable(answer) else answer  # extension generators are coroutines
 
 
 def _matchable_payload(prepared: PreparedRequest) -> dict[str, Any]:
@@ -132,7 +146,8 @@ def _merge_headers(own: Headers, recorded: Headers, limited: bool) -> Headers:
 
 async def _forward_and_record(request: DataPlaneRequest, prepared: PreparedRequest, headers: Headers) -> Answer:
     deployment = prepared.deployment
-    if not deployment.upstream_endpoint:
+    chosen = await prepared.extension.upstream() if prepared.extension is not None else None
+    if chosen is None and not deployment.upstream_endpoint:
         raise ApiError(502, _simulator_error(
             f"Deployment '{deployment.name}' is in '{deployment.mode}' mode but has no upstream endpoint."
         ))
@@ -142,11 +157,14 @@ async def _forward_and_record(request: DataPlaneRequest, prepared: PreparedReque
             "record-mode simulators. Check its upstream_endpoint (it may point at this simulator itself).",
             "simulator_forwarding_loop",
         ))
-    target = build_target(
-        endpoint=deployment.upstream_endpoint, key=deployment.upstream_key, path=request.path,
-        query_string=request.query_string, client_headers=request.headers, body=request.body,
-        model=deployment.model.name,
-    )
+    if chosen is not None:  # an extension's forwarder chose the upstream
+        target = extension_target(chosen, request.body, request.headers)
+    else:
+        target = build_target(
+            endpoint=deployment.upstream_endpoint, key=deployment.upstream_key, path=request.path,
+            query_string=request.query_string, client_headers=request.headers, body=request.body,
+            model=deployment.model.name, method=request.method,
+        )
     try:
         upstream = await forward(target, deployment.upstream_key)
     except UpstreamUnreachable as problem:

@@ -4,15 +4,15 @@ answer with the generators, and frame it as JSON or SSE."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from generators_app.answer_specs import chat_answer_spec, function_call_outputs_answered, responses_answer_spec
 from generators_app.answers import Answer, Headers, JsonAnswer, StreamAnswer
-from generators_app.catalogue import ModelSpec, Operation
+from generators_app.catalogue import AnyOperation, ModelSpec, Operation
 from generators_app.errors import ApiError, invalid_request
 from generators_app.generation.chat import chat_completion_body, chat_stream_frames, plan_chat
 from generators_app.generation.common import draw_length, request_rng
@@ -40,6 +40,9 @@ from generators_app.schemas import (
     parse_request,
 )
 from generators_app.tokens import count_chat_prompt, count_responses_input, count_text, get_encoding
+
+if TYPE_CHECKING:
+    from generators_app.extensions.dispatch import ExtensionCall
 
 _JSON = b"application/json"
 _SSE = b"text/event-stream; charset=utf-8"
@@ -93,14 +96,16 @@ def _completion_lengths(
 class PreparedRequest:
     """A validated request with its prompt counted: what the limiter, the modes and the generator need."""
 
-    operation: Operation
+    operation: AnyOperation
     deployment: DeploymentConfig
     payload: dict[str, Any]
     stream: bool
     prompt_tokens: int
     max_tokens: int | None  # the completion cap the client set, None when it set none
     n: int
-    generate: Callable[[Headers], Answer]  # builds the answer in generate mode
+    # Builds the answer in generate mode; an extension's generators make it a coroutine function (modes.py).
+    generate: Callable[[Headers], Answer | Awaitable[Answer]]
+    extension: ExtensionCall | None = None  # the extensions that handle this request (forwarders, in modes.py)
 
 
 def prepare_chat(payload: dict[str, Any], deployment: DeploymentConfig) -> PreparedRequest:

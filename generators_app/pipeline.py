@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import parse_qs
 
@@ -31,6 +31,8 @@ from generators_app.errors import (
     resource_not_found,
     unauthorized,
 )
+from generators_app.extensions.dispatch import ExtensionCall, call_for, matchable_payload, route_deployment
+from generators_app.extensions.registry import EXTENSIONS, Route
 from generators_app.generation.images import base_url_from_headers, public_base_url
 from generators_app.multipart_form import parse_audio_form
 from generators_app.registry import ConfigSnapshot, DeploymentConfig, registry
@@ -56,6 +58,8 @@ class DataPlaneRequest:
     operation: Operation | None
     surface: str
     path_deployment: str | None = None
+    route: Route | None = None  # an extension's route (extensions/), else None
+    path_params: dict[str, str] = field(default_factory=dict)
     # What the pipeline learns on the way, for the transport's metrics and request log (observability.py).
     deployment: str = ""
     mode: str = ""
@@ -73,23 +77,25 @@ def _request_id() -> bytes:
 _UUID_VARIANT = dict(zip("0123456789abcdef", "89ab89ab89ab89ab", strict=True))
 
 
-def common_headers(deployment_name: str | None) -> Headers:
-    """The headers AOAI puts on every answer, errors included."""
+def common_headers(deployment_name: str | None, route: Route | None = None) -> Headers:
+    """The headers AOAI puts on every answer, errors included (an extension route's: the Azure API Management
+    ones, not the model's)."""
     headers = [
         (b"x-request-id", _request_id()),
         (b"apim-request-id", _request_id()),
         (b"x-ms-region", settings.SIMULATOR_REGION.encode()),
-        (b"azureml-model-session", _MODEL_SESSION),
         (b"x-content-type-options", b"nosniff"),
-        (b"x-ms-rai-invoked", b"true"),
     ]
+    if route is None:
+        headers.insert(3, (b"azureml-model-session", _MODEL_SESSION))
+        headers.append((b"x-ms-rai-invoked", b"true"))
     if deployment_name:
         headers.append((b"x-ms-deployment-name", deployment_name.encode()))
     return headers
 
 
-def error_answer(error: ApiError, deployment_name: str | None = None) -> JsonAnswer:
-    headers = common_headers(deployment_name)
+def error_answer(error: ApiError, deployment_name: str | None = None, route: Route | None = None) -> JsonAnswer:
+    headers = common_headers(deployment_name, route)
     headers.append((b"content-type", _JSON))
     headers.extend(error.headers)
     return JsonAnswer(error.status, error.render(), headers)
@@ -126,8 +132,10 @@ def _check_api_version(request: DataPlaneRequest) -> None:
             raise invalid_request(f"API version not supported: {version}", "api-version", "invalid_api_version")
 
 
-def _authenticate(request: DataPlaneRequest, snapshot: ConfigSnapshot) -> None:
+def _authenticate(request: DataPlaneRequest, snapshot: ConfigSnapshot, extra_header: bytes | None = None) -> None:
     key = _api_key(request.headers)
+    if key is None and extra_header is not None:  # an extension route's own key header
+        key = next((value.decode("latin-1").strip() for name, value in request.headers if name == extra_header), None)
     if not key or hashlib.sha256(key.encode("utf-8")).hexdigest() not in snapshot.key_hashes:
         raise unauthorized(request.surface, key_given=bool(key))
 
@@ -162,8 +170,11 @@ def _resolve_deployment(request: DataPlaneRequest, snapshot: ConfigSnapshot, pay
 
 
 async def handle_request(request: DataPlaneRequest) -> Answer:
+    if request.route is not None:
+        return await _handle_route(request, request.route)
     deployment_name = request.path_deployment
     deployment: DeploymentConfig | None = None
+    call: ExtensionCall | None = None
     try:
         operation = request.operation
         if operation is None:
@@ -191,15 +202,100 @@ async def handle_request(request: DataPlaneRequest) -> Answer:
             await preload_previous_responses(payload)
         prepared = operations.prepare(operation, payload, deployment)
         request.prompt_tokens = prepared.prompt_tokens
-        limit_headers = await limiting.admit(prepared, request.surface, request.query_string)
-        # latency and faults (profiles, x-simulator-* headers); raises ApiError for 429/500/503 faults
-        shaped = shaping.plan(request, deployment, prepared)
-        headers = common_headers(deployment.name)
-        headers.extend(limit_headers)
-        # generate, replay or forward-and-record, per the deployment's mode
-        answer = await modes.answer_for_mode(request, prepared, headers, snapshot.version)
-        return shaped.apply(answer) if shaped is not None else answer
+        if EXTENSIONS.active:
+            call = call_for(method=request.method, path=request.path, query_string=request.query_string,
+                            headers=request.headers, body=request.body, payload=prepared.payload,
+                            operation=operation, surface=request.surface, deployment=deployment)
+            if call is not None:
+                hooked = await call.request_hooks(lambda: common_headers(deployment_name))
+                if hooked is not None:
+                    await call.response_hooks(hooked)
+                    return hooked
+                prepared.generate = call.generator(prepared.generate)
+                prepared.extension = call
+        return await _serve(request, prepared, snapshot.version, call)
     except ApiError as error:
-        answer = error_answer(error, deployment_name)
-        answer.headers.extend(await limiting.error_headers(error, deployment))
-        return answer
+        return await _error_answer(error, deployment_name, deployment, call)
+
+
+async def _serve(request: DataPlaneRequest, prepared: operations.PreparedRequest, config_version: int,
+                 call: ExtensionCall | None) -> Answer:
+    """Limits, latency and faults, then the answer per the deployment's mode: built-in and extension alike."""
+    deployment = prepared.deployment
+    limit_headers = await limiting.admit(prepared, request.surface, request.query_string)
+    # latency and faults (profiles, x-simulator-* headers); raises ApiError for 429/500/503 faults
+    shaped = shaping.plan(request, deployment, prepared)
+    headers = common_headers(deployment.name, request.route)
+    headers.extend(limit_headers)
+    # generate, replay or forward-and-record, per the deployment's mode
+    answer = await modes.answer_for_mode(request, prepared, headers, config_version)
+    if call is not None:
+        return await _finish_with_extensions(call, request, answer, shaped, deployment, prepared.operation)
+    return shaped.apply(answer) if shaped is not None else answer
+
+
+async def _finish_with_extensions(call: ExtensionCall, request: DataPlaneRequest, answer: Answer,
+                                  shaped: shaping.Shaping | None, deployment: DeploymentConfig | None,
+                                  operation: object) -> Answer:
+    decided = await call.latency(answer)
+    if decided is not None:
+        shaped = shaping.with_latency(shaped, answer, decided, deployment=deployment, operation=operation,
+                                      prompt_tokens=request.prompt_tokens, arrived_at=request.arrived_at)
+    if shaped is not None:
+        answer = shaped.apply(answer)
+    await call.response_hooks(answer)
+    return answer
+
+
+async def _error_answer(error: ApiError, deployment_name: str | None, deployment: DeploymentConfig | None,
+                        call: ExtensionCall | None) -> Answer:
+    answer = error_answer(error, deployment_name, call.route if call is not None else None)
+    answer.headers.extend(await limiting.error_headers(error, deployment))
+    if call is not None:
+        await call.response_hooks(answer)
+    return answer
+
+
+async def _handle_route(request: DataPlaneRequest, route: Route) -> Answer:
+    """An extension's route: the built-in machinery (auth; with a deployment, limits, latency, faults and
+    record/replay) around the extension's generators, minus what the route opted out of."""
+    deployment: DeploymentConfig | None = None
+    name = request.path_deployment or route.deployment
+    # Made first, so the response hooks see the simulator's own refusals (401, 404, 405…) too.
+    call = call_for(method=request.method, path=request.path, query_string=request.query_string,
+                    headers=request.headers, body=request.body, payload=None, operation=route.operation,
+                    surface=route.surface, deployment=None, route=route, path_params=request.path_params)
+    assert call is not None
+    try:
+        if request.method not in route.methods:
+            raise method_not_allowed(route.surface, request.method, request.path)
+        snapshot = await registry.current()
+        if route.auth:
+            _authenticate(request, snapshot, route.auth_header)
+        if name:
+            deployment = snapshot.deployments.get(name)
+            if deployment is None:
+                raise deployment_not_found(route.surface, name)
+            if not deployment.model.serves(route.operation):
+                raise operation_not_supported(route.operation, deployment.model.name)
+            deployment = route_deployment(deployment, route)
+            request.deployment, request.mode = name, deployment.mode
+            call.set_deployment(deployment)
+        hooked = await call.request_hooks(lambda: common_headers(name, route))
+        if hooked is not None:
+            await call.response_hooks(hooked)
+            return hooked
+        if deployment is None:
+            answer = await call.generator(None)(common_headers(None, route))
+            return await _finish_with_extensions(call, request, answer, None, None, route.operation)
+        if route.token_cost is not None:
+            request.prompt_tokens = call.token_cost(route.token_cost)
+        body = call.request.json
+        prepared = operations.PreparedRequest(
+            route.operation, deployment, matchable_payload(call.request),
+            bool(isinstance(body, dict) and body.get("stream") is True), request.prompt_tokens, 0, 1,
+            call.generator(None), extension=call,
+        )
+        return await _serve(request, prepared, snapshot.version, call)
+    except ApiError as error:
+        return await _error_answer(error, name, deployment, call)

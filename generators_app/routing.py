@@ -5,6 +5,7 @@ from django.urls import re_path
 from generators_app.catalogue import Operation
 from generators_app.consumers import DataPlaneConsumer
 from generators_app.errors import Surface
+from generators_app.extensions.registry import EXTENSIONS
 from generators_app.generation.images import IMAGE_NAME_PATTERN
 from generators_app.image_files import GeneratedImageConsumer
 
@@ -41,6 +42,12 @@ dataplane_urlpatterns = [
     _route(r"^v1/audio/translations/?$", Operation.AUDIO_TRANSLATIONS, Surface.OPENAI),
     # The links of `url` image answers (signed, no API key: like AOAI's blob SAS links).
     re_path(rf"^openai/images/generated/(?P<name>{IMAGE_NAME_PATTERN})\.png$", GeneratedImageConsumer.as_asgi()),
+    # Extensions' routes (loaded at start, before this module), after the built-in ones, before the catch-alls.
+    *(
+        re_path(route.pattern, DataPlaneConsumer.as_asgi(operation=route.operation, surface=route.surface,
+                                                         route=route))
+        for route in EXTENSIONS.routes
+    ),
     # Anything else under the data-plane prefixes is a 404 in that surface's shape, never Django's HTML.
     _route(r"^openai/v1/", None, Surface.AZURE_V1),
     _route(r"^openai/", None, Surface.AZURE),

@@ -26,7 +26,7 @@ from django.conf import settings
 
 from generators_app import observability
 from generators_app.answers import Answer, DroppedConnection, JsonAnswer, StreamAnswer
-from generators_app.catalogue import Operation
+from generators_app.catalogue import AnyOperation, Operation
 from generators_app.errors import (
     ApiError,
     invalid_request,
@@ -71,8 +71,8 @@ _rng = random.Random()
 class Shaping:
     """What ``plan`` decided for one request, applied to its answer by ``apply``."""
 
-    deployment: DeploymentConfig
-    operation: Operation
+    deployment: DeploymentConfig | None  # None: an extension route without a deployment (latency only)
+    operation: AnyOperation
     prompt_tokens: int
     arrived_at: float  # time.monotonic() when the transport received the request
     latency: LatencyProfileConfig | None = None  # None: no profile delay
@@ -102,7 +102,7 @@ class Shaping:
         assert fault is not None
         close_at = 0.0
         if fault.kind == "timeout":
-            profile = self.deployment.fault_profile
+            profile = self.deployment.fault_profile if self.deployment is not None else None
             hold_ms = fault.argument if fault.argument is not None else (
                 profile.timeout_ms if profile is not None else _DEFAULT_TIMEOUT_MS)
             close_at = self.arrived_at + hold_ms / 1000
@@ -119,7 +119,7 @@ class Shaping:
         factor = 1.0
         tracked = override is None and profile is not None and profile.inflight_growth > 0
         if tracked:
-            assert profile is not None
+            assert profile is not None and self.deployment is not None
             factor = latency.load_factor(profile, latency.in_flight.count(self.deployment.name, now))
         if isinstance(answer, JsonAnswer):
             delay_ms = self._json_delay_ms(answer.completion_tokens, factor)
@@ -130,6 +130,7 @@ class Shaping:
             answer.frame_deadlines = self._frame_deadlines(paced, tokens_per_frame, factor)
             done_at = answer.frame_deadlines[-1]
         if tracked:
+            assert self.deployment is not None
             latency.in_flight.add(self.deployment.name, done_at)
 
     def _json_delay_ms(self, completion_tokens: int, factor: float) -> float:
@@ -265,3 +266,27 @@ def plan(request: DataPlaneRequest, deployment: DeploymentConfig, prepared: Prep
     arrived_at = getattr(request, "arrived_at", 0.0) or time.monotonic()
     return Shaping(deployment, prepared.operation, prepared.prompt_tokens, arrived_at, profile, latency_override,
                    fault, completion_filter)
+
+
+def with_latency(
+    shaped: Shaping | None,
+    answer: Answer,
+    decided: tuple[float, float],
+    *,
+    deployment: DeploymentConfig | None,
+    operation: AnyOperation,
+    prompt_tokens: int,
+    arrived_at: float,
+) -> Shaping:
+    """An extension latency function's (first ms, per-token ms) in place of the latency profile; an
+    x-simulator-latency-ms header, already in ``shaped``, still wins. A complete answer of an operation that is
+    not token-timed waits first + per-token x its completion tokens."""
+    first_ms, per_token_ms = decided
+    if isinstance(answer, JsonAnswer) and operation not in TOKEN_TIMED:
+        first_ms += per_token_ms * answer.completion_tokens
+    if shaped is None:
+        return Shaping(deployment, operation, prompt_tokens, arrived_at or time.monotonic(), None,
+                       (first_ms, per_token_ms))
+    if shaped.latency_override is None:
+        shaped.latency_override = (first_ms, per_token_ms)
+    return shaped

@@ -65,6 +65,7 @@ class UpstreamTarget:
     headers: list[tuple[str, str]]
     body: bytes
     endpoint: str  # for messages: scheme://host[/prefix], never with credentials
+    method: str = "POST"
 
 
 @dataclass(slots=True)
@@ -97,6 +98,7 @@ def build_target(
     client_headers: Iterable[tuple[bytes, bytes]],
     body: bytes,
     model: str,
+    method: str = "POST",
 ) -> UpstreamTarget:
     """Where to send a request that arrived at ``path``, with the upstream's credentials.
 
@@ -134,7 +136,20 @@ def build_target(
     headers.append((HOPS_HEADER, str(record_hops(client_headers) + 1)))
     if key:
         headers.append(auth)
-    return UpstreamTarget(url=url, headers=headers, body=body, endpoint=base)
+    return UpstreamTarget(url=url, headers=headers, body=body, endpoint=base, method=method)
+
+
+def extension_target(upstream: Any, client_body: bytes, client_headers: Iterable[tuple[bytes, bytes]]
+                     ) -> UpstreamTarget:
+    """An extension forwarder's choice (an ``Upstream``: url, headers, body, method) as a target: its headers
+    as given (credentials included: the forwarder sets them), the client's body unless it gave one."""
+    parts = urlsplit(upstream.url)
+    headers = [(str(name).lower(), str(value)) for name, value in upstream.headers.items()]
+    headers.append(("accept-encoding", "identity"))
+    headers.append((HOPS_HEADER, str(record_hops(client_headers) + 1)))
+    body = client_body if upstream.body is None else upstream.body
+    return UpstreamTarget(url=upstream.url, headers=headers, body=body, endpoint=f"{parts.scheme}://{parts.netloc}",
+                          method=upstream.method.upper())
 
 
 def record_hops(client_headers: Iterable[tuple[bytes, bytes]]) -> int:
@@ -212,7 +227,8 @@ async def forward(target: UpstreamTarget, key: str) -> UpstreamAnswer:
     loop = asyncio.get_running_loop()
     started = loop.time()
     client = _client()
-    request = client.build_request("POST", target.url, headers=target.headers, content=target.body)
+    content = target.body if target.body or target.method not in ("GET", "HEAD") else None
+    request = client.build_request(target.method, target.url, headers=target.headers, content=content)
     try:
         response = await client.send(request, stream=True)
     except httpx.TimeoutException:

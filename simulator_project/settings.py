@@ -152,6 +152,8 @@ SIMULATOR_API_KEY = env_str("SIMULATOR_API_KEY", "")
 # A management-API token for the embedded setup (scripts, CI): maps to a staff service user.
 SIMULATOR_MANAGEMENT_TOKEN = env_str("SIMULATOR_MANAGEMENT_TOKEN", "")
 SIMULATOR_CONFIG = env_str("SIMULATOR_CONFIG", "")
+# Extensions (docs/extensions.md): dotted module paths or .py files, comma-separated, loaded once per process.
+SIMULATOR_EXTENSIONS = env_list("SIMULATOR_EXTENSIONS", [])
 SIMULATOR_REGION = env_str("SIMULATOR_REGION", "East US")
 # Empty means every published AOAI api-version is accepted (generators_app.api_versions).
 SIMULATOR_API_VERSIONS = env_list("SIMULATOR_API_VERSIONS", [])
