@@ -34,6 +34,8 @@ RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/sim
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY manage.py ./
+# The example extensions (SIMULATOR_EXTENSIONS=examples.echo_extension); mount your own file and name its path.
+COPY examples ./examples
 USER simulator
 EXPOSE 8000
 # Readiness of this web process (database and Redis reachable); the worker overrides it in docker-compose.yml.
