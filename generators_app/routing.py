@@ -42,13 +42,17 @@ dataplane_urlpatterns = [
     _route(r"^v1/audio/translations/?$", Operation.AUDIO_TRANSLATIONS, Surface.OPENAI),
     # The links of `url` image answers (signed, no API key: like AOAI's blob SAS links).
     re_path(rf"^openai/images/generated/(?P<name>{IMAGE_NAME_PATTERN})\.png$", GeneratedImageConsumer.as_asgi()),
-    # Extensions' routes (loaded at start, before this module), after the built-in ones, before the catch-alls.
-    *(
-        re_path(route.pattern, DataPlaneConsumer.as_asgi(operation=route.operation, surface=route.surface,
-                                                         route=route))
-        for route in EXTENSIONS.routes
-    ),
-    # Anything else under the data-plane prefixes is a 404 in that surface's shape, never Django's HTML.
+]
+
+# Extensions' routes (loaded at start, before this module): after the built-in ones and Django's own prefixes
+# (asgi.py), before the catch-alls, so an extension can add paths but never hide the simulator's.
+extension_urlpatterns = [
+    re_path(route.pattern, DataPlaneConsumer.as_asgi(operation=route.operation, surface=route.surface, route=route))
+    for route in EXTENSIONS.routes
+]
+
+# Anything else under the data-plane prefixes is a 404 in that surface's shape, never Django's HTML.
+catchall_urlpatterns = [
     _route(r"^openai/v1/", None, Surface.AZURE_V1),
     _route(r"^openai/", None, Surface.AZURE),
     _route(r"^v1/", None, Surface.OPENAI),

@@ -15,12 +15,26 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.urls import re_path  # noqa: E402
 
 from generators_app.probes import probe_urlpatterns  # noqa: E402
-from generators_app.routing import dataplane_urlpatterns  # noqa: E402
+from generators_app.routing import (  # noqa: E402
+    catchall_urlpatterns,
+    dataplane_urlpatterns,
+    extension_urlpatterns,
+)
+
+django_app = ASGIStaticFilesHandler(django_asgi_app)
 
 application = ProtocolTypeRouter(
     {
         "http": URLRouter(
-            [*probe_urlpatterns, *dataplane_urlpatterns, re_path(r"", ASGIStaticFilesHandler(django_asgi_app))]
+            [
+                *probe_urlpatterns,
+                *dataplane_urlpatterns,
+                # Django's own paths before the extensions' routes: no extension pattern can hide them.
+                re_path(r"^(?:api|admin|static)/", django_app),
+                *extension_urlpatterns,
+                *catchall_urlpatterns,
+                re_path(r"", django_app),
+            ]
         ),
     }
 )

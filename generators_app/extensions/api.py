@@ -91,7 +91,8 @@ class StreamResponse:
     ``data: [DONE]`` event closes it when ``done``. The events from ``paced_from`` on, but the last, are paced
     by the deployment's latency (first one at time-to-first-token, then one inter-token latency apart).
 
-    ``events`` may instead be an async iterable of bytes: each chunk goes out as it comes, paced by your code.
+    ``events`` may instead be an async iterable of bytes: each chunk goes out as it comes, paced by your code
+    (``done`` then adds nothing: send ``data: [DONE]`` yourself if your clients expect it).
     """
 
     events: Sequence[Any] | AsyncIterable[bytes]

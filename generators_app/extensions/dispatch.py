@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import math
 import random
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import replace
@@ -44,8 +45,8 @@ _rng = random.Random()
 
 
 def _failure(entry: Registered, error: BaseException) -> ApiError:
-    logger.error("extension %s: %s failed", entry.extension, entry.name, exc_info=error)
-    message = f"The simulator extension '{entry.extension}' failed ({entry.name}: {type(error).__name__})."
+    logger.error("extension %s failed", entry.name, exc_info=error)
+    message = f"The simulator extension function {entry.name} failed ({type(error).__name__})."
     return ApiError(500, {"error": {"message": message, "type": "server_error", "param": None,
                                     "code": "extension_error"}})
 
@@ -103,7 +104,8 @@ def reply_answer(reply: Response | StreamResponse, headers: Headers, entry: Regi
             own.append((b"content-type", _SSE))
         own += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         if hasattr(reply.events, "__aiter__"):
-            return StreamAnswer(reply.status, [], [*headers, *own], source=_Source(reply.events))  # type: ignore[arg-type]
+            return StreamAnswer(reply.status, [], [*headers, *own], completion_tokens=reply.completion_tokens or 0,
+                                source=_Source(reply.events))  # type: ignore[arg-type]
         frames = [_frame(item) for item in reply.events]  # type: ignore[union-attr]
         if reply.done:
             frames.append(_DONE)
@@ -129,7 +131,7 @@ def _visible_headers(headers: list[tuple[bytes, bytes]], auth_header: bytes | No
 def _json_or_none(body: bytes, headers: Mapping[str, str]) -> Any:
     if not body:
         return None
-    content_type = headers.get("content-type", "")
+    content_type = headers.get("content-type", "").lower()
     if content_type and "json" not in content_type:
         return None
     try:
@@ -160,8 +162,8 @@ class ExtensionCall:
 
     def token_cost(self, count: Callable[[ExtensionRequest], int]) -> int:
         """A route's token_cost for this request (what a tokens-per-minute limit charges)."""
-        entry = Registered(count, self.request.route, None, self.route.extension if self.route else "?",
-                           f"token_cost of route '{self.request.route}'")
+        extension = self.route.extension if self.route else "?"
+        entry = Registered(count, self.request.route, None, extension, f"{extension}:token_cost")
         try:
             return max(0, int(count(self.request)))
         except Exception as error:
@@ -218,11 +220,12 @@ class ExtensionCall:
             decided = await _run(entry, self.request, self.deployment, self.context, view)
             if decided is None:
                 continue
-            if isinstance(decided, Latency):
-                return max(0.0, decided.first_ms), max(0.0, decided.per_token_ms)
             if isinstance(decided, int | float) and not isinstance(decided, bool):
-                return max(0.0, float(decided)), 0.0
-            raise _failure(entry, TypeError(f"returned {decided!r}; expected Latency, milliseconds or None"))
+                decided = Latency(float(decided))
+            if isinstance(decided, Latency) and math.isfinite(decided.first_ms) and math.isfinite(
+                    decided.per_token_ms):
+                return max(0.0, decided.first_ms), max(0.0, decided.per_token_ms)
+            raise _failure(entry, TypeError(f"returned {decided!r}; expected Latency, finite milliseconds or None"))
         return None
 
     async def response_hooks(self, answer: Answer) -> None:

@@ -9,6 +9,7 @@ the start fails there, before the server listens.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import re
@@ -57,7 +58,10 @@ def _import(entry: str) -> ModuleType:
         path = Path(entry).expanduser().resolve()
         if not path.is_file():
             raise ExtensionLoadError(f"SIMULATOR_EXTENSIONS: extension file '{entry}' does not exist ({path})")
-        module_name = "simulator_extension_" + re.sub(r"\W", "_", path.stem)
+        # Unique per file: two my_ext.py in different folders are two modules.
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+        stem = re.sub(r"\W", "_", path.stem)
+        module_name = f"simulator_extension_{stem}_{digest}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
             raise ExtensionLoadError(f"SIMULATOR_EXTENSIONS: cannot load '{entry}' as a Python module")
@@ -76,7 +80,7 @@ def _import(entry: str) -> ModuleType:
     try:
         return importlib.import_module(entry)
     except ModuleNotFoundError as error:
-        if error.name and entry.startswith(error.name):
+        if error.name and (entry == error.name or entry.startswith(error.name + ".")):
             raise ExtensionLoadError(
                 f"SIMULATOR_EXTENSIONS: no module named '{error.name}' (for extension '{entry}'; a dotted path "
                 "is imported from the working directory and the installed packages)"

@@ -61,7 +61,7 @@ class Registered:
     route: str | None
     operation: str | None
     extension: str
-    name: str  # for messages: module.function
+    name: str  # for messages: extension:function
 
     def applies(self, operation: str, route: str | None) -> bool:
         return (self.operation is None or self.operation == operation) and (self.route is None or self.route == route)
@@ -121,8 +121,9 @@ def _callable(function: Any, what: str) -> Callable[..., Any]:
     return function
 
 
-def _describe(function: Callable[..., Any]) -> str:
-    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
+def _describe(function: Callable[..., Any], extension: str) -> str:
+    """``my_ext.py:analyse``: the extension as SIMULATOR_EXTENSIONS names it, and the function."""
+    return f"{extension}:{getattr(function, '__qualname__', repr(function))}"
 
 
 def _normalized_pattern(pattern: str) -> str:
@@ -181,8 +182,9 @@ class ExtensionRegistry:
             compiled = re.compile(normalized)
         except re.error as error:
             raise ExtensionError(f"route '{name}': pattern {pattern!r} is not a regular expression: {error}") from None
+        # Those paths are routed ahead of every extension (asgi.py): say so now rather than never match.
         for taken in ("api/", "admin/", "static/", "healthz", "readyz", "metrics"):
-            if compiled.match(taken):
+            if compiled.match(taken) or normalized.startswith("^" + taken):
                 raise ExtensionError(f"route '{name}': pattern {pattern!r} would take over /{taken}")
         wanted = frozenset(method.upper() for method in methods)
         if not wanted or not wanted <= _METHODS:
@@ -230,7 +232,7 @@ class ExtensionRegistry:
         function = _callable(function, kind.rstrip("s").replace("_", " "))
         route_name = route.name if isinstance(route, Route) else route
         getattr(self._loaded, kind).append(
-            Registered(function, route_name, operation, self.extension, _describe(function))
+            Registered(function, route_name, operation, self.extension, _describe(function, self.extension))
         )
 
     def add_generator(self, function: Generator, *, route: Route | str | None = None,
