@@ -105,7 +105,10 @@ def image_server(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         if instruction == "COPY" and not arguments.startswith("--from"):
             *sources, _ = shlex.split(arguments)
             for name in sources:
-                shutil.copy2(PROJECT_DIR / name, app / name)
+                if (PROJECT_DIR / name).is_dir():
+                    shutil.copytree(PROJECT_DIR / name, app / name, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy2(PROJECT_DIR / name, app / name)
     (cmd,) = [json.loads(arguments) for instruction, arguments in runtime if instruction == "CMD"]
     # An empty tiktoken cache: the rank files must come from the package (this machine cannot download them).
     data, empty_cache, port = app / "data", app / "tiktoken-cache", free_port()

@@ -149,8 +149,10 @@ def traffic(server: SimulatorServer) -> tuple[Observed, dict]:
     deadline = time.monotonic() + 15
     while True:  # other processes move their counts into the shared files every 0.2 s
         samples = scrape(base)
-        seen = sum(v for (name, labels), v in samples.items() if name == "simulator_requests_total"
-                   and dict(labels)["deployment"] in OURS)
+        # A flush writes the counters and the histograms one after the other: wait for both.
+        seen = min(sum(v for (name, labels), v in samples.items() if name == metric
+                       and dict(labels)["deployment"] in OURS)
+                   for metric in ("simulator_requests_total", "simulator_request_duration_seconds_count"))
         if seen >= expected_total or time.monotonic() > deadline:
             return observed, samples
         time.sleep(0.2)
