@@ -355,8 +355,10 @@ def prepare(operation: Operation, payload: object, deployment: DeploymentConfig)
 
 
 def models_answer(snapshot: ConfigSnapshot, headers: Headers) -> JsonAnswer:
+    """The deployments of models that serve an OpenAI operation (not those of an extension's own service)."""
     data = [
         {"id": name, "object": "model", "created": deployment.model.created, "owned_by": "system"}
         for name, deployment in sorted(snapshot.deployments.items())
+        if any(isinstance(operation, Operation) for operation in deployment.model.operations)
     ]
     return _json(orjson.dumps({"object": "list", "data": data}), headers)

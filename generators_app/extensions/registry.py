@@ -91,7 +91,13 @@ class LoadedExtensions:
         return found
 
     def handles(self, operation: str, route: str | None) -> bool:
-        return any(self.select(kind, operation, route) for kind in _KINDS)
+        """Whether any extension callable applies (cached: the built-in hot path asks this per request)."""
+        key = ("*", operation, route)
+        found = self._selected.get(key)
+        if found is None:
+            found = tuple(entry for kind in _KINDS for entry in self.select(kind, operation, route))
+            self._selected[key] = found
+        return bool(found)
 
     def route_named(self, name: str) -> Route | None:
         return next((route for route in self.routes if route.name == name), None)

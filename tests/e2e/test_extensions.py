@@ -239,6 +239,12 @@ def test_document_analysis_has_its_own_rate_limit(client: httpx.Client) -> None:
     assert set(polls) == {200}
 
 
+def test_models_list_leaves_out_deployments_of_other_services(server: SimulatorServer) -> None:
+    listed = {model.id for model in openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=KEY).models.list()}
+    assert "gpt-4o-mini" in listed
+    assert not {"prebuilt-layout", "prebuilt-read"} & listed
+
+
 def test_extension_routes_are_in_the_metrics(client: httpx.Client) -> None:
     _analyze(client, json={"urlSource": "https://example.com/metrics.pdf"})
 
