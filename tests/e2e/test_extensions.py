@@ -257,9 +257,13 @@ def test_extension_routes_are_in_the_metrics(client: httpx.Client) -> None:
     eventually(counted)
 
 
-def test_extension_route_takes_fault_injection(client: httpx.Client) -> None:
+def test_extension_route_takes_fault_injection_and_latency(client: httpx.Client) -> None:
     failed = _analyze(client, json={"urlSource": "https://example.com/a.pdf"}, headers={"x-simulator-fault": "503"})
     assert failed.status_code == 503
+    started = time.monotonic()
+    delayed = _analyze(client, json={"urlSource": "https://example.com/a.pdf"},
+                       headers={"x-simulator-latency-ms": "350"})
+    assert delayed.status_code == 202 and time.monotonic() - started >= 0.34
 
 
 # --- record and replay through an extension's forwarder ------------------------------------------------
