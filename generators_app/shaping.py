@@ -84,8 +84,8 @@ class Shaping:
         fault = self.fault
         if fault is not None and fault.kind in CONNECTION_KINDS:
             return self._dropped(answer)
-        if answer.status != 200 or isinstance(answer, DroppedConnection):
-            return answer  # an error answers at once, as the real service's do
+        if not 200 <= answer.status < 300 or isinstance(answer, DroppedConnection):
+            return answer  # an error answers at once, as the real service's do (an extension's 202 is paced)
         paced = token_frame_count(answer) if isinstance(answer, StreamAnswer) else 0
         # Fewer frames than tokens (frames carrying several tokens): each gap covers that many tokens' ITL.
         tokens_per_frame = max(1.0, answer.completion_tokens / paced) if paced else 1.0
