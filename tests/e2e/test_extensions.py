@@ -336,6 +336,50 @@ def test_extension_route_records_through_its_forwarder_and_replays(tmp_path: Pat
         recorder.stop()
 
 
+# --- opting out, and hooks that share a request's context -------------------------------------------------
+
+OPT_OUTS = '''
+from generators_app.extensions import Response
+
+def register(sim):
+    sim.add_route("open", r"^open$", auth=False, metrics=False)
+    sim.add_route("counted", r"^counted$", auth=False)
+    sim.add_request_hook(gate, route="open")
+    sim.add_request_hook(gate, route="counted")
+    sim.add_generator(answer, route="open")
+    sim.add_generator(answer, route="counted")
+
+def gate(request, deployment, context):
+    if request.headers.get("x-block"):
+        return Response({"blocked": True}, status=403)
+    context.values["seen_by_hook"] = request.route
+
+async def answer(request, deployment, context):
+    return Response({"route": request.route, "hook": context.values.get("seen_by_hook")})
+'''
+
+
+def test_routes_opt_out_of_auth_and_metrics_and_hooks_share_the_context(tmp_path: Path) -> None:
+    (tmp_path / "opt_outs.py").write_text(OPT_OUTS)
+    with SimulatorServer(api_key=KEY, extra_env=_extension_env(str(tmp_path / "opt_outs.py"))) as running, \
+            httpx.Client(base_url=running.base_url, timeout=30.0) as client:
+        for path in ("/open", "/counted"):
+            answered = client.post(path)  # no key: both routes opted out of auth
+            assert answered.status_code == 200
+            assert answered.json() == {"route": path[1:], "hook": path[1:]}
+            blocked = client.post(path, headers={"x-block": "1"})
+            assert blocked.status_code == 403 and blocked.json() == {"blocked": True}
+
+        def only_the_counted_route_is_in_the_metrics() -> None:
+            metrics = client.get("/metrics").text
+            assert 'operation="counted"' in metrics
+            assert 'operation="open"' not in metrics
+
+        eventually(only_the_counted_route_is_in_the_metrics)
+        lines = running.log_text()
+        assert '"path":"/counted"' in lines.replace(" ", "") and '"path":"/open"' not in lines.replace(" ", "")
+
+
 # --- a broken extension stops the start ----------------------------------------------------------------
 
 BROKEN = {
