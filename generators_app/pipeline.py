@@ -20,7 +20,7 @@ from django.conf import settings
 from generators_app import limiting, modes, operations, shaping
 from generators_app.answers import Answer, Headers, JsonAnswer
 from generators_app.api_versions import V1_API_VERSIONS, accepted_api_versions
-from generators_app.catalogue import MULTIPART_OPERATIONS, Operation
+from generators_app.catalogue import MULTIPART_OPERATIONS, AnyOperation, Operation
 from generators_app.errors import (
     ApiError,
     Surface,
@@ -236,7 +236,7 @@ async def _serve(request: DataPlaneRequest, prepared: operations.PreparedRequest
 
 async def _finish_with_extensions(call: ExtensionCall, request: DataPlaneRequest, answer: Answer,
                                   shaped: shaping.Shaping | None, deployment: DeploymentConfig | None,
-                                  operation: object) -> Answer:
+                                  operation: AnyOperation) -> Answer:
     decided = await call.latency(answer)
     if decided is not None:
         shaped = shaping.with_latency(shaped, answer, decided, deployment=deployment, operation=operation,
