@@ -34,6 +34,14 @@ RESULTS_DIR = PROJECT_DIR / "bench" / "results"
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def server_env_item(text: str) -> tuple[str, str]:
+    """The argparse type of --server-env (here and in bench/latency.py): KEY=VALUE."""
+    name, separator, value = text.partition("=")
+    if not separator:
+        raise argparse.ArgumentTypeError(f"--server-env wants KEY=VALUE, got {text!r}")
+    return name, value
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User+system CPU time of the given processes so far (Linux /proc), to see who is saturated."""
     total = 0
@@ -63,7 +71,7 @@ def simulator_target(args: argparse.Namespace) -> Iterator[_Target]:
     if args.url:
         yield _Target(args.url.rstrip("/") + CHAT_PATH, headers, lambda: [])
         return
-    extra_env = dict(item.split("=", 1) for item in args.server_env)
+    extra_env = dict(args.server_env)
     if args.config:
         extra_env["SIMULATOR_CONFIG"] = str(Path(args.config).resolve())
     print(f"starting simulator (workers={args.workers}) ...", file=sys.stderr, flush=True)
@@ -174,14 +182,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--body", default=DEFAULT_BODY, help="chat request body (JSON)")
     parser.add_argument("--config", default="", help="SIMULATOR_CONFIG YAML for the started server")
     parser.add_argument(
-        "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra env for the server"
+        "--server-env", action="append", default=[], type=server_env_item, metavar="KEY=VALUE",
+        help="extra env for the server",
     )
     parser.add_argument("--json", action="store_true", help="also print the raw JSON result")
     parser.add_argument("--save", action="store_true", help="write the JSON result under bench/results/")
     args = parser.parse_args(argv)
-    for item in args.server_env:
-        if "=" not in item:
-            parser.error(f"--server-env wants KEY=VALUE, got {item!r}")
     return args
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from bench import openloop
-from bench.__main__ import cpu_seconds
+from bench.__main__ import cpu_seconds, server_env_item
 from bench.loadgen import Target
 from tests.support.server import DEFAULT_API_KEY, SimulatorServer
 
@@ -87,7 +87,7 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
 
 def run_scenario(scenario: Scenario, config: Path, args: argparse.Namespace) -> dict[str, Any]:
     env = {"SIMULATOR_CONFIG": str(config), "SIMULATOR_REQUEST_LOG": "false"}
-    env.update(item.split("=", 1) for item in args.server_env)
+    env.update(args.server_env)
     print(f"[{scenario.key}] starting simulator (workers={scenario.workers}) ...", file=sys.stderr, flush=True)
     with SimulatorServer(api_key=DEFAULT_API_KEY, workers=scenario.workers, extra_env=env) as server:
         url = f"{server.base_url}/openai/deployments/{scenario.deployment}/chat/completions?api-version={API_VERSION}"
@@ -177,12 +177,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrent-latency-ms", type=float, default=2000.0)
     parser.add_argument("--concurrent-spread", type=float, default=2.0, help="seconds over which requests start")
     parser.add_argument("--concurrent-workers", type=int, default=2)
-    parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--server-env", action="append", default=[], type=server_env_item, metavar="KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
     args = parser.parse_args(argv)
-    for item in args.server_env:
-        if "=" not in item:
-            parser.error(f"--server-env wants KEY=VALUE, got {item!r}")
     return args
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.reference import RECORDINGS_DIR, cassette_names, load_cassette
 from tests.support.server import SimulatorServer
+from tests.support.waiting import eventually as wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SIMULATOR_FORMAT_FILE = (RECORDINGS_DIR.parent / "aoai-api-simulator-format"
@@ -59,14 +60,8 @@ def manage(server: SimulatorServer, *args: str) -> str:
 
 
 def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except (AssertionError, openai.NotFoundError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    """Retry on a failed assertion or a replay miss (404) only: any other SDK error fails at once."""
+    return wait_for(check, timeout, retry_on=(AssertionError, openai.NotFoundError))
 
 
 @pytest.fixture(scope="module")
