@@ -398,12 +398,17 @@ def _tool_calls_tokens(count: _Counter, calls: list[tuple[str, str]]) -> int:
     if len(calls) == 1:
         name, arguments = calls[0]
         return TOKENS_PER_MESSAGE + count(f"assistant to=functions.{name}") + count(arguments)
+    return TOKENS_PER_MESSAGE + count(_PARALLEL_CALL_HEADER) + count(_parallel_tool_uses(calls))
+
+
+def _parallel_tool_uses(calls: list[tuple[str, str]]) -> str:
+    """Several calls as the model writes them: one multi_tool_use.parallel call with a tool_uses list."""
     uses = ",".join(
         f'{{"recipient_name":{_json_encoder.encode("functions." + name)},'
         f'"parameters":{_parallel_arguments(arguments)}}}'
         for name, arguments in calls
     )
-    return TOKENS_PER_MESSAGE + count(_PARALLEL_CALL_HEADER) + count(f'{{"tool_uses":[{uses}]}}')
+    return f'{{"tool_uses":[{uses}]}}'
 
 
 def count_chat_prompt(
@@ -552,12 +557,7 @@ def count_tool_calls_output(encoding_name: str, calls: list[tuple[str, str]]) ->
     if len(calls) == 1:
         name, arguments = calls[0]
         return TOOL_CALL_OUTPUT_FRAMING_TOKENS + count(f" to=functions.{name}") + count(arguments)
-    uses = ",".join(
-        f'{{"recipient_name":{_json_encoder.encode("functions." + name)},'
-        f'"parameters":{_parallel_arguments(arguments)}}}'
-        for name, arguments in calls
-    )
-    return TOOL_CALL_OUTPUT_FRAMING_TOKENS + count(" to=multi_tool_use.parallel") + count(f'{{"tool_uses":[{uses}]}}')
+    return TOOL_CALL_OUTPUT_FRAMING_TOKENS + count(" to=multi_tool_use.parallel") + count(_parallel_tool_uses(calls))
 
 
 def tool_call_output_overhead(encoding_name: str, name: str) -> int:

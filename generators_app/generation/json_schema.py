@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -280,31 +281,35 @@ class _Generator:
             text = text.ljust(low, "x")
         return text
 
+    def _multiple(self, schema: dict[str, Any], low: float, high: float,
+                  accept: Callable[[float, float], bool]) -> float | None:
+        """A drawn multiple of the schema's multipleOf within [low, high] that ``accept(value, step)`` takes
+        (16 tries), or None without a usable multipleOf."""
+        step = schema.get("multipleOf")
+        if not (is_number(step) and step > 0):
+            return None
+        candidates = multiples_range(step, low, high)
+        if candidates is None:
+            return None
+        first, last = candidates
+        for _ in range(16):
+            value = float(Decimal(str(step)) * self.rng.randint(first, last))
+            if accept(value, step):
+                return value
+        return None
+
     def integer(self, schema: dict[str, Any]) -> int:
         low, high = number_bounds(schema, integer=True)
-        step = schema.get("multipleOf")
-        if is_number(step) and step > 0:
-            candidates = multiples_range(step, low, high)
-            if candidates is not None:
-                first, last = candidates
-                for _ in range(16):
-                    value = float(Decimal(str(step)) * self.rng.randint(first, last))
-                    if value.is_integer():
-                        return int(value)
-        return self.rng.randint(low, high)
+        value = self._multiple(schema, low, high, lambda value, step: value.is_integer())
+        return int(value) if value is not None else self.rng.randint(low, high)
 
     def number(self, schema: dict[str, Any]) -> float | int:
         low, high = number_bounds(schema, integer=False)
-        step = schema.get("multipleOf")
-        if is_number(step) and step > 0:
-            candidates = multiples_range(step, low, high)
-            if candidates is not None:
-                first, last = candidates
-                for _ in range(16):
-                    value = float(Decimal(str(step)) * self.rng.randint(first, last))
-                    # what validators check: the quotient must be an integer in floating point
-                    if low <= value <= high and (value / step).is_integer():
-                        return value
+        # what validators check: the quotient must be an integer in floating point
+        multiple = self._multiple(schema, low, high,
+                                  lambda value, step: low <= value <= high and (value / step).is_integer())
+        if multiple is not None:
+            return multiple
         value = round(self.rng.uniform(low, high), 2)
         if not low <= value <= high:
             value = low if self.rng.random() < 0.5 else high
