@@ -132,11 +132,16 @@ def build_target(
         for name, value in client_headers
         if not _dropped_request_header(name.decode("latin-1").lower())
     ]
-    headers.append(("accept-encoding", "identity"))  # a compressed stream could not be passed on as it comes
-    headers.append((HOPS_HEADER, str(record_hops(client_headers) + 1)))
+    headers.extend(_forwarding_headers(client_headers))
     if key:
         headers.append(auth)
     return UpstreamTarget(url=url, headers=headers, body=body, endpoint=base, method=method)
+
+
+def _forwarding_headers(client_headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """What every forwarded request carries: no compression (a compressed stream could not be passed on as it
+    comes) and the hop count that stops a forwarding loop."""
+    return [("accept-encoding", "identity"), (HOPS_HEADER, str(record_hops(client_headers) + 1))]
 
 
 def extension_target(upstream: Any, client_body: bytes, client_headers: Iterable[tuple[bytes, bytes]]
@@ -145,8 +150,7 @@ def extension_target(upstream: Any, client_body: bytes, client_headers: Iterable
     as given (credentials included: the forwarder sets them), the client's body unless it gave one."""
     parts = urlsplit(upstream.url)
     headers = [(str(name).lower(), str(value)) for name, value in upstream.headers.items()]
-    headers.append(("accept-encoding", "identity"))
-    headers.append((HOPS_HEADER, str(record_hops(client_headers) + 1)))
+    headers.extend(_forwarding_headers(client_headers))
     body = client_body if upstream.body is None else upstream.body
     return UpstreamTarget(url=upstream.url, headers=headers, body=body, endpoint=f"{parts.scheme}://{parts.netloc}",
                           method=upstream.method.upper())

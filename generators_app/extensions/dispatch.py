@@ -32,6 +32,7 @@ from generators_app.extensions.api import (
     sse_event,
 )
 from generators_app.extensions.registry import EXTENSIONS, Registered, Route
+from generators_app.models import DeploymentMode
 
 if TYPE_CHECKING:
     from generators_app.registry import DeploymentConfig
@@ -94,14 +95,10 @@ def reply_answer(reply: Response | StreamResponse, headers: Headers, entry: Regi
     """An extension's Response or StreamResponse as the transport's answer, after the simulator's ``headers``."""
     if isinstance(reply, Response):
         body, content_type = reply.encoded()
-        own = [_encoded(name, value) for name, value in reply.headers.items()]
-        if not any(name == b"content-type" for name, _ in own):
-            own.append((b"content-type", content_type.encode()))
+        own = _own_headers(reply.headers, content_type.encode())
         return JsonAnswer(reply.status, body, [*headers, *own], reply.completion_tokens)
     if isinstance(reply, StreamResponse):
-        own = [_encoded(name, value) for name, value in reply.headers.items()]
-        if not any(name == b"content-type" for name, _ in own):
-            own.append((b"content-type", _SSE))
+        own = _own_headers(reply.headers, _SSE)
         own += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         if hasattr(reply.events, "__aiter__"):
             return StreamAnswer(reply.status, [], [*headers, *own], completion_tokens=reply.completion_tokens or 0,
@@ -116,6 +113,14 @@ def reply_answer(reply: Response | StreamResponse, headers: Headers, entry: Regi
         return StreamAnswer(reply.status, frames, [*headers, *own], paced_from, tokens)
     who = entry.name if entry is not None else "an extension"
     raise TypeError(f"{who} returned {type(reply).__name__}; expected Response, StreamResponse or None")
+
+
+def _own_headers(headers: Mapping[str, str], default_content_type: bytes) -> Headers:
+    """An extension's headers for the wire, with a content type unless it set one."""
+    own = [_encoded(name, value) for name, value in headers.items()]
+    if not any(name == b"content-type" for name, _ in own):
+        own.append((b"content-type", default_content_type))
+    return own
 
 
 def _visible_headers(headers: list[tuple[bytes, bytes]], auth_header: bytes | None) -> dict[str, str]:
@@ -289,5 +294,5 @@ def route_deployment(deployment: DeploymentConfig, route: Route) -> DeploymentCo
         limit_profile=deployment.limit_profile if route.limits else None,
         latency_profile=deployment.latency_profile if route.latency else None,
         fault_profile=deployment.fault_profile if route.faults else None,
-        mode=deployment.mode if route.record_replay else "generate",
+        mode=deployment.mode if route.record_replay else DeploymentMode.GENERATE,
     )
