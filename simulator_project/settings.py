@@ -85,7 +85,10 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "simulator.sqlite3"),
-            "OPTIONS": {"timeout": 20},
+            # BEGIN IMMEDIATE: a transaction that reads and then writes (an import job) takes the write lock at
+            # its start and waits for it (timeout), instead of failing at once with "database is locked" when
+            # the server process writes at the same time (SQLite refuses a read lock's upgrade then).
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
